@@ -4,19 +4,18 @@ Prints one line per check and a closing `N passed, N failed` line; exits non-zer
 Usage: python tools/run_tests.py [NOTEBOOK_GLOB] [--workers N]
 """
 import argparse, filecmp, os, shutil, subprocess, sys, tempfile, time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def run_notebook(path: Path) -> tuple[bool, float]:
-    # Imported here so that each worker process sets IN_TEST itself, as nbdev_test does.
-    from nbdev.config import get_config
-    from nbdev.test import test_nb
-    cfg = get_config()
-    return test_nb(path, skip_flags=cfg.tst_flags.split(), basepath=cfg.config_path)
+def run_notebook(path: Path) -> tuple[bool, float, str]:
+    "Run one notebook's tests with nbdev_test in a fresh process (IPython takes over `__main__`)."
+    start = time.time()
+    res = subprocess.run([str(BIN / "nbdev_test"), "--path", str(path)], cwd=ROOT / "nbs", capture_output=True, text=True)
+    return res.returncode == 0, time.time() - start, (res.stdout + res.stderr)[-4000:]
 
 
 def tree_differences(a: Path, b: Path) -> list[str]:
@@ -51,10 +50,9 @@ def main():
         print(f"{'PASS' if ok else 'FAIL'}  {name}" + (f"\n      {msg}" if msg else ""), flush=True)
         results.append(ok)
     notebooks = sorted((ROOT / "nbs").glob(args.pattern))
-    os.chdir(ROOT / "nbs")
-    with ProcessPoolExecutor(args.workers) as pool:
-        for nb, (ok, secs) in zip(notebooks, pool.map(run_notebook, notebooks)):
-            print(f"{'PASS' if ok else 'FAIL'}  {nb.name} ({secs:.0f} s)", flush=True)
+    with ThreadPoolExecutor(args.workers) as pool:
+        for nb, (ok, secs, log) in zip(notebooks, pool.map(run_notebook, notebooks)):
+            print(f"{'PASS' if ok else 'FAIL'}  {nb.name} ({secs:.0f} s)" + ("" if ok else "\n" + log), flush=True)
             results.append(ok)
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")
