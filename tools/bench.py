@@ -1,0 +1,277 @@
+"""Benchmark the SSAE's fast paths against the reference code's way of doing the same work.
+
+Two comparisons, each reported as a ratio against a baseline run in the same process (the
+absolute numbers depend on the machine and on whatever else is running; the ratios much less):
+
+1. Phase-1 training throughput (step tokens scored per second) of the cpu preset's model
+   (SmolLM2-135M, frozen encoder and decoder, prefix after `<sep>`), bf16 autocast, real GSM8K
+   train steps, AdamW on the trainable layers, loss = step NLL + constant-prefix NLL
+   + weight * ||z_hat||_1 (`Phase1.loss`).
+   - ours: length-bucketed batches, encoder states computed once beforehand (their cost is
+     reported per example, as a one-off), and the shared-context decoder path (the context goes
+     through the frozen decoder once, without autograd; only prefix and step tokens are
+     processed and backpropagated, once per prefix).
+   - reference-style baseline, as the paper's code trains: random batches, the encoder run on
+     every step, last-token states gathered with a per-example Python loop, and the general
+     decoder path (the whole prefixed sequence recomputed under autograd for the latent prefix
+     and again for the constant prefix).
+   Both train on the same examples (only their grouping into batches differs), so they score
+   the same step tokens. Their updates are interleaved one by one so that both see the same
+   competing load on a shared machine.
+   Model-FLOP utilisation = achieved model FLOP/s / a bf16 matmul peak measured in this run.
+2. Latent-conditioned greedy generation: KV-cached decoding against re-running the decoder over
+   the whole sequence for every new token (what the reference code does); both must produce
+   the same tokens.
+
+Writes figures/bench_cpu.json and figures/bench_cpu.md.
+Usage: python tools/bench.py [--problems 100] [--updates 8] [--warmup 1] [--batch-size 8] ...
+"""
+import argparse, dataclasses, os, platform, sys, time
+from contextlib import contextmanager
+from functools import partial
+
+import numpy as np
+import torch
+
+from ssae.core import (atomic_write_text, autocast, figures_dir, get_preset, pick_device, pick_dtype, save_json,
+                       seed_everything)
+from ssae.models import load_tokenizer
+from ssae.segment import bucket_batches, padding_fraction
+from ssae.ssae import SSAE, generate_from_latent, stop_token_mask
+from ssae.train import Phase1, gsm8k_splits
+
+PRESET = "cpu"
+FLOP_FORMULA = ("model FLOPs per update = sum over LM passes of 2*N*t (forward) + 2*N*t (backward, activation "
+                "gradients only: the LMs are frozen) for passes under autograd; N = non-embedding parameters, "
+                "t = real (non-padding) tokens of the pass. "
+                "ours: 2*N*C (context + <sep>, no autograd) + 2 prefixes * 4*N*(B*P + S); "
+                "baseline: 2*N*T (encoder) + 2 prefixes * 4*N*(T + B*P); "
+                "C context tokens, S scored step tokens (+eos), T = C + S, B rows, P prefix vectors. "
+                "Attention scores and the vocabulary projection are left out, so the MFU is a lower bound.")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--problems", type=int, default=100, help="first GSM8K train problems to draw steps from")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed updates per method")
+    ap.add_argument("--updates", type=int, default=8, help="timed updates per method")
+    ap.add_argument("--gen-batch", type=int, default=4, help="contexts decoded together")
+    ap.add_argument("--gen-tokens", type=int, default=128, help="new tokens per context")
+    ap.add_argument("--matmul-size", type=int, default=2048)
+    ap.add_argument("--matmul-reps", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args(argv)
+
+
+@contextmanager
+def timer(device: torch.device, into: list):
+    "Append the wall time of the block to `into` (after the device has finished its queued work)."
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync(); start = time.perf_counter()
+    yield
+    sync(); into.append(time.perf_counter() - start)
+
+
+def matmul_peak(n: int, reps: int, device: torch.device) -> float:
+    "Best bf16 FLOP/s of an n x n @ n x n matmul over `reps` timed runs (after one warm-up)."
+    a, b = (torch.randn(n, n, device=device, dtype=torch.bfloat16) for _ in range(2))
+    a @ b
+    times = []
+    for _ in range(reps):
+        with timer(device, times): a @ b
+    return 2 * n ** 3 / min(times)
+
+
+def non_embedding_params(lm_base: torch.nn.Module) -> int:
+    return sum(p.numel() for p in lm_base.parameters()) - lm_base.get_input_embeddings().weight.numel()
+
+
+def token_counts(split, idx: list[int]) -> dict:
+    "Real tokens of a batch: context + <sep> (C), scored step tokens + eos (S), rows (B)."
+    batch = split.steps.batch(idx)
+    return dict(C=int((batch["sep_index"] + 1).sum()), S=int(batch["loss_mask"].sum()), B=len(idx))
+
+
+def model_flops(counts: dict, n_prefix: int, n_enc: int, n_dec: int, shared: bool) -> float:
+    "Model FLOPs of one update on a batch with `counts` (see FLOP_FORMULA)."
+    C, S, B = counts["C"], counts["S"], counts["B"]
+    if shared: return 2 * n_dec * C + 2 * 4 * n_dec * (B * n_prefix + S)
+    return 2 * n_enc * (C + S) + 2 * 4 * n_dec * (C + S + B * n_prefix)
+
+
+def reference_forward(model: SSAE, batch: dict, h: torch.Tensor | None = None) -> dict:
+    """`SSAE.forward` as the reference code computes it. `h` exists only for `Phase1.loss`'s call
+    and is always None: the reference encodes every step."""
+    assert h is None
+    hidden = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    last = batch["last_index"].tolist()
+    h = torch.stack([hidden[i, last[i]] for i in range(len(last))])
+    z_hat = model.sparse_code(h)
+    noisy = z_hat + model.config.noise_std * torch.randn_like(z_hat)
+    dropped = model.step_dropout_mask(batch)
+    nll, n_tokens = model.decoder_nll(model.prefix(noisy), batch, dropped)
+    return dict(z_hat=z_hat, l1=z_hat.abs().sum(-1), nll=nll, n_tokens=n_tokens, null_nll=model.null_nll(batch, dropped)[0])
+
+
+@torch.no_grad()
+def encode(model: SSAE, split, idx: list[int], batch_size: int, device, dtype) -> torch.Tensor:
+    "Encoder states at the last token of the examples `idx`, [len(idx), d] fp32 (length-sorted batches, as `encode_split`)."
+    states = torch.empty(len(idx), model.config.hidden_size)
+    for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
+        batch = {k: v.to(device) for k, v in split.steps.batch([idx[i] for i in b]).items()}
+        with autocast(device, dtype): states[b] = model.encoder_states(batch).float().cpu()
+    return states
+
+
+def batches_of(split, idx: list[int], batch_size: int, seed: int, bucketed: bool) -> list[list[int]]:
+    "`idx` grouped into batches: length-bucketed (ours) or in random order (`bucket_factor=1`, the baseline)."
+    lengths = [split.steps.lengths[i] for i in idx]
+    return [[idx[i] for i in b] for b in bucket_batches(lengths, batch_size, seed, bucket_factor=50 if bucketed else 1)]
+
+
+class Trainer:
+    "One method's phase-1 updates: its forward, its own AdamW over the model's trainable layers, its timings."
+    def __init__(self, model: SSAE, forward, states: torch.Tensor | None, device, dtype):
+        cfg = get_preset(PRESET).phase1
+        self.task = Phase1(model, cfg, None if states is None else {"train": {"h_step": states}})
+        self.forward, self.device, self.dtype, self.clip = forward, device, dtype, cfg.grad_clip
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        self.seconds: list[float] = []
+
+    def update(self, split, idx: list[int], timed: bool = True) -> None:
+        with timer(self.device, self.seconds if timed else []):
+            with autocast(self.device, self.dtype): loss, _ = self.task.loss(self.forward, split, idx, self.device)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+            self.opt.step(); self.opt.zero_grad(set_to_none=True)
+
+
+def bench_training(model: SSAE, split, args, device, dtype, peak: float) -> dict:
+    B = args.batch_size
+    need = (args.warmup + args.updates) * B
+    if len(split) < need: raise SystemExit(f"{len(split)} train steps from {args.problems} problems; need {need}: raise --problems")
+    order = np.random.default_rng(args.seed).permutation(len(split)).tolist()
+    warm, timed = order[:args.warmup * B], order[args.warmup * B:need]
+    # Encoding the warm-up examples first also warms the encoder's kernels for the timed encoding.
+    states = torch.zeros(len(split), model.config.hidden_size)
+    states[warm] = encode(model, split, warm, 16, device, dtype)
+    enc_seconds = []
+    with timer(device, enc_seconds): states[timed] = encode(model, split, timed, 16, device, dtype)
+
+    model.train()
+    trainers = {"ours": Trainer(model, model, states, device, dtype),
+                "baseline": Trainer(model, partial(reference_forward, model), None, device, dtype)}
+    bucketed = {"ours": True, "baseline": False}
+    plans = {name: batches_of(split, timed, B, args.seed, bucketed[name]) for name in trainers}
+    for name, trainer in trainers.items():
+        for idx in batches_of(split, warm, B, args.seed, bucketed[name]): trainer.update(split, idx, timed=False)
+    for i in range(args.updates):
+        for name, trainer in trainers.items(): trainer.update(split, plans[name][i])
+
+    n_enc, n_dec = non_embedding_params(model.encoder), non_embedding_params(model.decoder.base_model)
+    lengths = split.steps.lengths
+    out = {}
+    for name, trainer in trainers.items():
+        counts = [token_counts(split, idx) for idx in plans[name]]
+        seconds, step_tokens = sum(trainer.seconds), sum(c["S"] for c in counts)
+        flops = sum(model_flops(c, model.config.n_prefix, n_enc, n_dec, shared=name == "ours") for c in counts)
+        whole_split = bucket_batches(lengths, B, args.seed, bucket_factor=50 if bucketed[name] else 1)
+        out[name] = dict(seconds=seconds, seconds_per_update=trainer.seconds, step_tokens=step_tokens,
+                         step_tokens_per_s=step_tokens / seconds,
+                         padding_fraction_timed=padding_fraction(lengths, plans[name]),
+                         padding_fraction_split=padding_fraction(lengths, whole_split),
+                         model_gflop_per_update=flops / args.updates / 1e9, achieved_gflop_per_s=flops / seconds / 1e9,
+                         mfu=flops / seconds / peak)
+    assert out["ours"]["step_tokens"] == out["baseline"]["step_tokens"]   # same examples, so the ratio is fair
+    out["ours"]["encoder_cache_seconds_per_example"] = enc_seconds[0] / len(timed)
+    out["speedup"] = out["ours"]["step_tokens_per_s"] / out["baseline"]["step_tokens_per_s"]
+    out.update(n_examples_timed=len(timed), n_train_steps=len(split), non_embedding_params=dict(encoder=n_enc, decoder=n_dec))
+    return out
+
+
+def bench_generation(model: SSAE, split, tok, args, device, dtype) -> dict:
+    model.eval()
+    idx = np.random.default_rng(args.seed + 1).choice(len(split), args.gen_batch, replace=False).tolist()
+    ctx = [split.steps.ctx_ids[i] for i in idx]
+    with torch.no_grad(), autocast(device, dtype):
+        z_hat = model.sparse_code(model.encoder_states({k: v.to(device) for k, v in split.steps.batch(idx).items()}))
+    # eos only: a newline must not end the step, so that decoding runs long enough to measure
+    stop = stop_token_mask(tok, model.decoder.get_output_embeddings().weight.shape[0], at_newline=False)
+    runs = {}
+    for name, use_cache in (("recompute", False), ("kv_cache", True)):
+        with autocast(device, dtype):
+            generate_from_latent(model, z_hat, ctx, stop, max_new_tokens=2, use_cache=use_cache)   # warm-up
+            seconds = []
+            with timer(device, seconds): tokens = generate_from_latent(model, z_hat, ctx, stop, args.gen_tokens, use_cache)
+        n = sum(len(t) for t in tokens)
+        runs[name] = dict(seconds=seconds[0], new_tokens=n, tokens_per_s=n / seconds[0], tokens=tokens)
+    assert runs["kv_cache"]["tokens"] == runs["recompute"]["tokens"], "KV-cached and recomputed decoding disagree"
+    out = {name: {k: v for k, v in r.items() if k != "tokens"} for name, r in runs.items()}
+    out.update(identical_tokens=True, context_tokens=[len(c) for c in ctx], new_tokens_per_row=[len(t) for t in runs["kv_cache"]["tokens"]],
+               max_new_tokens=args.gen_tokens, speedup=out["kv_cache"]["tokens_per_s"] / out["recompute"]["tokens_per_s"])
+    return out
+
+
+def markdown(r: dict) -> str:
+    t, g = r["training"], r["generation"]
+    o, b = t["ours"], t["baseline"]
+    rows = [
+        ("phase-1 throughput (step tokens/s)", f"{b['step_tokens_per_s']:.1f}", f"{o['step_tokens_per_s']:.1f}", f"**{t['speedup']:.2f}x**"),
+        ("padding fraction, timed batches / whole split", f"{b['padding_fraction_timed']:.2f} / {b['padding_fraction_split']:.2f}",
+         f"{o['padding_fraction_timed']:.2f} / {o['padding_fraction_split']:.2f}", ""),
+        ("model GFLOP per update", f"{b['model_gflop_per_update']:.0f}", f"{o['model_gflop_per_update']:.0f}",
+         f"{b['model_gflop_per_update'] / o['model_gflop_per_update']:.2f}x fewer"),
+        ("achieved GFLOP/s (MFU)", f"{b['achieved_gflop_per_s']:.0f} ({b['mfu']:.1%})", f"{o['achieved_gflop_per_s']:.0f} ({o['mfu']:.1%})", ""),
+        ("encoder states, one-off (ms per example)", "every update", f"{1000 * o['encoder_cache_seconds_per_example']:.0f}", ""),
+        (f"generation, {g['max_new_tokens']} new tokens x {len(g['context_tokens'])} (tokens/s)",
+         f"{g['recompute']['tokens_per_s']:.1f}", f"{g['kv_cache']['tokens_per_s']:.1f}", f"**{g['speedup']:.2f}x**"),
+    ]
+    lines = [f"# Benchmarks, {r['preset']} preset ({r['model']}, {r['dtype']} autocast, {r['threads']} threads)", "",
+             "| measure | reference-style baseline | ssae | ratio |", "| --- | --- | --- | --- |",
+             *(f"| {' | '.join(row)} |" for row in rows), "",
+             f"- Training: {r['args']['updates']} timed updates of batch {r['args']['batch_size']} per method "
+             f"({t['n_examples_timed']} GSM8K train steps, {o['step_tokens']} step tokens) after {r['args']['warmup']} warm-up; "
+             "ours = bucketed batches + cached encoder states + shared-context decoder; baseline = random batches + encoder "
+             "every step + per-example gather loop + full decoder recomputation under autograd.",
+             f"- bf16 matmul peak ({r['args']['matmul_size']}^3): {r['matmul_peak_gflop_per_s']:.0f} GFLOP/s. {FLOP_FORMULA}",
+             f"- Generation: greedy, eos-only stop, {sum(g['new_tokens_per_row'])} tokens generated (per row "
+             f"{g['new_tokens_per_row']}), contexts of {g['context_tokens']} tokens; identical tokens: {g['identical_tokens']}.",
+             f"- Load average (1 min) before / after: {r['load_before'][0]:.2f} / {r['load_after'][0]:.2f} on {r['cpus']} CPUs; "
+             f"total {r['seconds']:.0f} s. Command: `{r['command']}`.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    start, load_before = time.time(), os.getloadavg()
+    p = get_preset(PRESET)
+    device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
+    seed_everything(args.seed)
+    print(f"loading {p.base_model} and the first {args.problems} GSM8K train problems", flush=True)
+    tok = load_tokenizer(p.base_model)
+    split = gsm8k_splits(p.replace(train_problems=args.problems, eval_problems=1), tok)["train"]
+    model = SSAE.from_base(p.ssae_config(), device)
+    assert model.shares_context, "the cpu preset should take the shared-context decoder path"
+    peak = matmul_peak(args.matmul_size, args.matmul_reps, device)
+    print(f"bf16 matmul peak {peak / 1e9:.0f} GFLOP/s; training", flush=True)
+    training = bench_training(model, split, args, device, dtype, peak)
+    print("generation", flush=True)
+    generation = bench_generation(model, split, tok, args, device, dtype)
+    result = dict(preset=p.name, model=p.base_model, device=str(device), dtype=str(dtype).removeprefix("torch."),
+                  threads=torch.get_num_threads(), cpus=os.cpu_count(), torch=torch.__version__, python=platform.python_version(),
+                  args=vars(args), command=" ".join(["python", "tools/bench.py", *(sys.argv[1:] if argv is None else argv)]),
+                  ssae=dataclasses.asdict(model.config), matmul_peak_gflop_per_s=peak / 1e9, flop_formula=FLOP_FORMULA,
+                  training=training, generation=generation, load_before=load_before, load_after=os.getloadavg(),
+                  seconds=time.time() - start)
+    figs = figures_dir()
+    save_json(figs / f"bench_{p.name}.json", result)
+    text = markdown(result)
+    atomic_write_text(figs / f"bench_{p.name}.md", text)
+    print(text, flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
