@@ -14,7 +14,7 @@ NOTEBOOKS := $(sort $(wildcard nbs/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst nbs/%,$(RUN)/notebooks/%,$(NOTEBOOKS))
 LIBRARY := $(wildcard ssae/*.py)
 
-.PHONY: install data test reproduce
+.PHONY: install data test reproduce bench train ablate
 
 install: $(STAMP) data
 
@@ -36,6 +36,18 @@ data:
 
 test: install
 	$(BIN)/python tools/run_tests.py
+
+# Speed of the fast paths against the reference code's (ratios): figures/bench_cpu.{json,md}.
+bench: install
+	$(BIN)/python tools/bench.py
+
+# Retrain the SSAE of a preset (resumable; NPROC>1 uses torchrun), then the ablation table.
+NPROC ?= 1
+ABLATE_SET ?= phase1.updates=150 phase1.eval_every=150
+train: install
+	$(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --standalone --nproc_per_node $(NPROC)) -m ssae.train --preset $(PRESET) --report
+ablate: install
+	$(BIN)/python -m ssae.train --preset $(PRESET) --ablations --set $(ABLATE_SET)
 
 reproduce: install $(EXECUTED)
 	@echo "executed notebooks in $(RUN)/notebooks; tables and figures in figures/"
