@@ -1,6 +1,6 @@
 """Benchmark the SSAE's fast paths against the reference code's way of doing the same work.
 
-Two comparisons, each reported as a ratio against a baseline run in the same process (the
+Three comparisons, each reported as a ratio against a baseline run in the same process (the
 absolute numbers depend on the machine and on whatever else is running; the ratios much less):
 
 1. Phase-1 training throughput (step tokens scored per second) of the cpu preset's model
@@ -22,6 +22,9 @@ absolute numbers depend on the machine and on whatever else is running; the rati
 2. Latent-conditioned greedy generation from a batch of real contexts: KV-cached decoding
    against re-running the decoder over the whole sequence for every new token (what the
    reference code does). Both must produce the same tokens (checked in fp32).
+3. The base model's greedy next steps for a batch of real GSM8K test contexts, as the features
+   chapter samples them (stop at eos or a newline): `greedy_decode`, where finished rows leave
+   the batch, against transformers' `generate`, which decodes every row until the last stops.
 
 bf16 autocast throughout (the fast path on this CPU). Timings are reported, never asserted.
 
@@ -37,9 +40,10 @@ import torch
 
 from ssae.core import (atomic_write_text, autocast, figures_dir, get_preset, pick_device, pick_dtype, save_json,
                        seed_everything)
-from ssae.models import load_tokenizer
-from ssae.segment import bucket_batches, padding_fraction
-from ssae.ssae import SSAE, generate_from_latent, stop_token_mask
+from ssae.features import eval_set, next_step_prompt
+from ssae.models import load_lm, load_tokenizer
+from ssae.segment import bucket_batches, left_pad, padding_fraction
+from ssae.ssae import SSAE, generate_from_latent, greedy_decode, stop_token_mask
 from ssae.train import Phase1, gsm8k_splits
 
 PRESET = "cpu"
@@ -63,6 +67,9 @@ def parse_args(argv=None):
     ap.add_argument("--gen-stop", choices=("none", "eos"), default="none",
                     help="none: every row decodes --gen-tokens; eos: stop at eos (stop_token_mask without newlines)")
     ap.add_argument("--check-tokens", type=int, default=8, help="tokens decoded in fp32 to check that both paths agree")
+    ap.add_argument("--next-batch", type=int, default=16, help="GSM8K test contexts whose next steps are sampled together")
+    ap.add_argument("--next-tokens", type=int, default=64, help="most new tokens of a next step (the cpu preset's step budget)")
+    ap.add_argument("--next-reps", type=int, default=3, help="timed batches per method, interleaved")
     ap.add_argument("--matmul-size", type=int, default=2048)
     ap.add_argument("--matmul-reps", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
@@ -245,8 +252,36 @@ def bench_generation(model: SSAE, split, tok, args, device, dtype) -> dict:
                 speedup=runs["kv_cache"]["tokens_per_s"] / runs["recompute"]["tokens_per_s"])
 
 
+def bench_next_steps(tok, args, device, dtype) -> dict:
+    p = get_preset(PRESET)
+    lm, _ = load_lm(p.base_model, device, seed=p.seed)
+    data = eval_set(p.replace(eval_problems=50), "gsm8k", tok)
+    idx = np.random.default_rng(args.seed + 2).choice(len(data), args.next_batch, replace=False).tolist()
+    prompts = [next_step_prompt(tok, data.questions[data.examples[i].problem_id], data.examples[i]) for i in idx]
+    ids, mask = left_pad(prompts, tok.pad_token_id, device)
+    stop = stop_token_mask(tok, lm.config.vocab_size)
+    stop_ids = stop.nonzero()[:, 0].tolist()
+    def ours():
+        return greedy_decode(lm, lm.get_input_embeddings()(ids), mask, (mask.cumsum(1) - 1).clamp_min(0), stop, args.next_tokens)
+    def generate():   # rows trimmed after their first stop token, as greedy_decode returns them
+        out = lm.generate(ids, attention_mask=mask, max_new_tokens=args.next_tokens, do_sample=False, eos_token_id=stop_ids,
+                          pad_token_id=tok.pad_token_id)[:, ids.shape[1]:].tolist()
+        return [row[: next((i + 1 for i, t in enumerate(row) if stop[t]), len(row))] for row in out]
+    seconds = {"generate": [], "greedy_decode": []}
+    with torch.no_grad(), autocast(device, dtype):
+        outputs = {name: f() for name, f in (("generate", generate), ("greedy_decode", ours))}   # warm-up
+        for _ in range(args.next_reps):
+            for name, f in (("generate", generate), ("greedy_decode", ours)):
+                with timer(device, seconds[name]): f()
+    runs = {name: dict(seconds_per_batch=float(np.median(s))) for name, s in seconds.items()}
+    return dict(runs, batch=args.next_batch, max_new_tokens=args.next_tokens, prompt_tokens=[len(q) for q in prompts],
+                new_tokens_per_row=[len(t) for t in outputs["greedy_decode"]],
+                identical_rows=sum(a == b for a, b in zip(outputs["generate"], outputs["greedy_decode"])),
+                speedup=runs["generate"]["seconds_per_batch"] / runs["greedy_decode"]["seconds_per_batch"])
+
+
 def markdown(r: dict) -> str:
-    t, g = r["training"], r["generation"]
+    t, g, ns = r["training"], r["generation"], r["next_steps"]
     o, b = t["ours"], t["baseline"]
     rows = [
         ("phase-1 throughput (step tokens/s)", f"{b['step_tokens_per_s']:.1f}", f"{o['step_tokens_per_s']:.1f}", f"**{t['speedup']:.2f}x**"),
@@ -258,6 +293,8 @@ def markdown(r: dict) -> str:
         ("encoder states, one-off (ms per example)", "every update", f"{1000 * o['encoder_cache_seconds_per_example']:.0f}", ""),
         (f"generation, {g['max_new_tokens']} new tokens x {len(g['context_tokens'])} (tokens/s)",
          f"{g['recompute']['tokens_per_s']:.1f}", f"{g['kv_cache']['tokens_per_s']:.1f}", f"**{g['speedup']:.2f}x**"),
+        (f"next steps of {ns['batch']} GSM8K test contexts (s per batch)", f"{ns['generate']['seconds_per_batch']:.2f} (`generate`)",
+         f"{ns['greedy_decode']['seconds_per_batch']:.2f}", f"**{ns['speedup']:.2f}x**"),
     ]
     lines = [f"# Benchmarks, {r['preset']} preset ({r['model']}, {r['dtype']} autocast, torch threads: {r['threads']})", "",
              "| measure | reference-style baseline | ssae | ratio |", "| --- | --- | --- | --- |",
@@ -271,6 +308,10 @@ def markdown(r: dict) -> str:
              f"{g['new_tokens_per_row']}) after contexts of {g['context_tokens']} tokens. Both paths give identical tokens in fp32 "
              f"(checked on the first {g['fp32_identical_tokens']}); in bf16 they agree on the first "
              f"{g['bf16_agreeing_tokens_per_row']} tokens of each row (different rounding flips near-tied argmaxes).",
+             f"- Next steps: greedy, stop at eos or a newline, at most {ns['max_new_tokens']} tokens; prompts of "
+             f"{min(ns['prompt_tokens'])}-{max(ns['prompt_tokens'])} tokens; new tokens per row {ns['new_tokens_per_row']}; "
+             f"`generate` decodes every row until the last stops, `greedy_decode` drops finished rows; "
+             f"{ns['identical_rows']} of {ns['batch']} rows identical (bf16); median of {r['args']['next_reps']} interleaved batches.",
              f"- Load average (1 min) before / after: {r['load_before'][0]:.2f} / {r['load_after'][0]:.2f} on {r['cpus']} CPUs; "
              f"total {r['seconds']:.0f} s. Command: `{r['command']}`.", ""]
     return "\n".join(lines)
@@ -293,11 +334,13 @@ def main(argv=None) -> dict:
     training = bench_training(model, split, args, device, dtype, peak)
     print("generation", flush=True)
     generation = bench_generation(model, split, tok, args, device, dtype)
+    print("next steps", flush=True)
+    next_steps = bench_next_steps(tok, args, device, dtype)
     result = dict(preset=p.name, model=p.base_model, device=str(device), dtype=str(dtype).removeprefix("torch."),
                   threads=torch.get_num_threads(), cpus=os.cpu_count(), torch=torch.__version__, python=platform.python_version(),
                   args=vars(args), command=" ".join(["python", "tools/bench.py", *(sys.argv[1:] if argv is None else argv)]),
                   ssae=dataclasses.asdict(model.config), matmul_peak_gflop_per_s=peak / 1e9, flop_formula=FLOP_FORMULA,
-                  training=training, generation=generation, load_before=load_before, load_after=os.getloadavg(),
+                  training=training, generation=generation, next_steps=next_steps, load_before=load_before, load_after=os.getloadavg(),
                   seconds=time.time() - start)
     figs = figures_dir()
     save_json(figs / f"bench_{p.name}.json", result)
