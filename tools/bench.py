@@ -262,7 +262,7 @@ def bench_next_steps(tok, args, device, dtype) -> dict:
     stop = stop_token_mask(tok, lm.config.vocab_size)
     stop_ids = stop.nonzero()[:, 0].tolist()
     def ours():
-        return greedy_decode(lm, lm.get_input_embeddings()(ids), mask, (mask.cumsum(1) - 1).clamp_min(0), stop, args.next_tokens)
+        return greedy_decode(lm, lm.get_input_embeddings()(ids), mask, stop, args.next_tokens)
     def generate():   # rows trimmed after their first stop token, as greedy_decode returns them
         out = lm.generate(ids, attention_mask=mask, max_new_tokens=args.next_tokens, do_sample=False, eos_token_id=stop_ids,
                           pad_token_id=tok.pad_token_id)[:, ids.shape[1]:].tolist()
