@@ -22,22 +22,25 @@ from .ssae import SSAE, generate_from_latent, greedy_decode, load_ssae, stop_tok
 from .train import StepSplit, _fingerprint, default_checkpoint, encode_split
 
 # %% auto #0
-__all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'FEATURE_KEYS', 'LABEL_COLUMNS', 'FeatureConfig', 'feature_config', 'Benchmark',
-           'EvalSet', 'eval_set', 'token_targets', 'ssae_features', 'chunked', 'first_line', 'reconstruct_steps',
-           'next_step_prompt', 'sample_next_steps', 'logic_judge', 'correctness_labels', 'logic_subsample',
-           'logic_labels', 'StepFeatures', 'file_sha', 'feature_dir', 'load_step_features', 'step_features',
-           'label_counts_of']
+__all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'FEATURE_KEYS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'FeatureConfig',
+           'feature_config', 'Benchmark', 'EvalSet', 'eval_set', 'token_targets', 'ssae_features', 'chunked',
+           'first_line', 'reconstruct_steps', 'next_step_prompt', 'shared_prompts', 'sample_next_steps', 'logic_judge',
+           'correctness_labels', 'logic_subsample', 'logic_labels', 'StepFeatures', 'file_sha', 'feature_dir',
+           'load_step_features', 'step_features', 'label_counts_of']
 
 # %% ../nbs/07_features.ipynb #8b6baa8e
 @dataclass(frozen=True)
 class FeatureConfig:
     "How the features and labels of one preset are computed."
+    problems: int | None = None         # held-out problems per benchmark (None: the preset's `eval_problems`)
     batch_size: int = 16                # examples per encoder pass and per generation batch
     chunk: int = 256                    # examples per saved generation chunk (the unit of resumption)
     logic_max_steps: int | None = None  # reference steps judged for logicality per benchmark (None: all)
     seed: int = 0                       # the logicality subsample
 
-_PRESET_SETTINGS = {"tiny": dict(batch_size=4, chunk=8, logic_max_steps=6), "cpu": dict(logic_max_steps=300), "paper": dict()}
+# cpu: 100 problems per benchmark and 150 judged steps keep features, token SAE and probes within
+# about 35 minutes on two cores (generation costs about 1 s per step); 200 problems took 47 minutes here.
+_PRESET_SETTINGS = {"tiny": dict(batch_size=4, chunk=8, logic_max_steps=6), "cpu": dict(problems=100, logic_max_steps=150), "paper": dict()}
 
 def feature_config(preset: str | Preset, **changes) -> FeatureConfig:
     "The feature settings of `preset`, with `changes` applied."
@@ -64,10 +67,10 @@ class EvalSet:
 
     def __len__(self): return len(self.examples)
 
-def eval_set(preset: str | Preset, name: str, tokenizer) -> EvalSet:
-    "The held-out steps of benchmark `name` (a key of `EVAL_BENCHMARKS`) for `preset`."
+def eval_set(preset: str | Preset, name: str, tokenizer, problems: int | None = None) -> EvalSet:
+    "The held-out steps of the first `problems` (default: the preset's `eval_problems`) of benchmark `name` (a key of `EVAL_BENCHMARKS`)."
     p, b = get_preset(preset), EVAL_BENCHMARKS[name]
-    records = load_benchmark(b.dataset, b.split, limit=p.eval_problems)
+    records = load_benchmark(b.dataset, b.split, limit=p.eval_problems if problems is None else problems)
     examples = benchmark_step_examples(records, b.style)
     steps = tokenize_steps(examples, tokenizer, p.max_context_tokens, p.max_step_tokens)
     return EvalSet(name, examples, StepSplit(name, steps, [e.problem_id for e in examples]), {r.id: r.question.strip() for r in records})
@@ -124,19 +127,42 @@ def next_step_prompt(tokenizer, question: str, example: StepExample) -> list[int
     answer = tokenizer(done + STEP_JOINER, add_special_tokens=False)["input_ids"] if done else []
     return chat_prompt_ids(tokenizer, question) + answer
 
+def shared_prompts(prompts: list[list[int]], groups: list) -> list[tuple[list[int], list[int]]]:
+    "(prompt, members): each group's longest prompt with the indices of its prompts that are prefixes of it; any other prompt alone."
+    members = {}
+    for i, g in enumerate(groups): members.setdefault(g, []).append(i)
+    out = []
+    for idx in members.values():
+        longest = prompts[max(idx, key=lambda i: len(prompts[i]))]
+        nested = [i for i in idx if longest[:len(prompts[i])] == prompts[i]]
+        out += [(longest, nested)] + [(prompts[i], [i]) for i in idx if i not in nested]
+    return out
+
+def _pack(shared: list[tuple[list[int], list[int]]], batch_size: int) -> list[list[tuple[list[int], list[int]]]]:
+    "Shared prompts, by length, in batches of at least `batch_size` rows (members) where there are enough."
+    batches, rows = [[]], 0
+    for s in sorted(shared, key=lambda s: len(s[0])):
+        if rows >= batch_size: batches.append([]); rows = 0
+        batches[-1].append(s); rows += len(s[1])
+    return batches
+
 @torch.no_grad()
 def sample_next_steps(lm, tokenizer, data: EvalSet, indices: list[int], batch_size: int, max_new_tokens: int,
                       dtype=torch.float32) -> list[str]:
     "The base model's greedy next step for the examples at `indices`, from their context alone, under `dtype` autocast."
     stop = stop_token_mask(tokenizer, lm.config.vocab_size)
-    prompts = {i: next_step_prompt(tokenizer, data.questions[data.examples[i].problem_id], data.examples[i]) for i in indices}
+    prompts = [next_step_prompt(tokenizer, data.questions[data.examples[i].problem_id], data.examples[i]) for i in indices]
+    # A problem's prompts are nested (each is the one before plus a step): each problem is prefilled once.
     text = {}
-    for b in _by_length(indices, [len(prompts[i]) for i in indices], batch_size):
-        ids, mask = left_pad([prompts[i] for i in b], tokenizer.pad_token_id, lm.device)
+    for batch in _pack(shared_prompts(prompts, [data.examples[i].problem_id for i in indices]), batch_size):
+        ids, mask = left_pad([prompt for prompt, _ in batch], tokenizer.pad_token_id, lm.device)
+        rows = [j for _, members in batch for j in members]
+        prompt_of = torch.tensor([k for k, (_, members) in enumerate(batch) for _ in members])
         with autocast(lm.device, dtype):
-            out = greedy_decode(lm, lm.get_input_embeddings()(ids), mask, stop, max_new_tokens)
-        text.update(zip(b, (first_line(t) for t in tokenizer.batch_decode(out, skip_special_tokens=True))))
-    return [text[i] for i in indices]
+            out = greedy_decode(lm, lm.get_input_embeddings()(ids), mask, stop, max_new_tokens,
+                                prompt_of=prompt_of, keep=torch.tensor([len(prompts[j]) for j in rows]))
+        text.update(zip(rows, (first_line(t) for t in tokenizer.batch_decode(out, skip_special_tokens=True))))
+    return [text[j] for j in range(len(indices))]
 
 # %% ../nbs/07_features.ipynb #5ae23329
 def logic_judge(base_model: str, device) -> Judge:
@@ -182,9 +208,11 @@ def file_sha(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()
 
+GENERATION_VERSION = 2   # part of the cache key: 2 = the generating LMs hold their weights in the autocast dtype
+
 def feature_dir(preset: str | Preset, name: str, checkpoint: Path, data: EvalSet, dtype: torch.dtype) -> Path:
     "The cache folder of benchmark `name`'s features under the SSAE in `checkpoint`, computed under `dtype` autocast."
-    key = _fingerprint(file_sha(checkpoint / "ssae.safetensors"), load_json(checkpoint / "config.json")["ssae"], str(dtype),
+    key = _fingerprint(file_sha(checkpoint / "ssae.safetensors"), load_json(checkpoint / "config.json")["ssae"], str(dtype), GENERATION_VERSION,
                        data.split.steps.max_context_tokens, data.split.steps.max_step_tokens, data.split.problem_ids)
     return run_dir(preset, "features", f"{name}-{key}")
 
@@ -208,16 +236,19 @@ def step_features(preset: str | Preset, name: str, checkpoint: Path | None = Non
     cfg = config or feature_config(p)
     device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
     tok = load_tokenizer(load_json(checkpoint / "config.json")["ssae"]["base_model"])
-    data = eval_set(p, name, tok)
+    data = eval_set(p, name, tok, cfg.problems)
     folder = feature_dir(p, name, checkpoint, data, dtype)
     if (folder / "summary.json").exists(): return load_step_features(folder)   # before loading any model
     model, _ = load_ssae(checkpoint, device)
     t0 = time.time()
     feats = ssae_features(model, data.split, folder / "states", cfg.batch_size, device, dtype)
     n, max_new = len(data), data.split.steps.max_step_tokens
+    # From here on the decoder and the base model only generate: holding their weights in the autocast
+    # dtype spares casting every weight again at each decoded token (a third of a decoding step on a CPU).
+    model.decoder.to(dtype)
     recon = chunked(folder / "recon", n, cfg.chunk, lambda idx: reconstruct_steps(model, tok, data.split, feats["z_hat"], idx, cfg.batch_size, dtype),
                     f"reconstruct {name}")
-    lm, _ = load_lm(model.config.base_model, device, seed=model.config.seed)
+    lm = load_lm(model.config.base_model, device, seed=model.config.seed)[0].to(dtype)
     sampled = chunked(folder / "sampled", n, cfg.chunk, lambda idx: sample_next_steps(lm, tok, data, idx, cfg.batch_size, max_new, dtype),
                       f"sample {name}")
     on_sampled = ssae_features(model, _sampled_split(data, sampled, tok), folder / "states_sampled", cfg.batch_size, device, dtype)

@@ -245,7 +245,7 @@ def token_sae_features(preset: str | Preset, steps: StepFeatures, sae_dir: Path 
     device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
     sae = load_token_sae(sae_dir, device)
     lm, tok = load_lm(sae.config.base_model, device, seed=sae.config.seed)
-    data = eval_set(p, steps.name, tok)
+    data = eval_set(p, steps.name, tok, steps.summary["n_problems"])
     feats = token_sae_step_features(sae, lm, data.split, batch_size, device, dtype)
     with atomic_path(path) as tmp: save_file({k: v.contiguous() for k, v in feats.items()}, str(tmp))
     return feats

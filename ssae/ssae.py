@@ -266,32 +266,47 @@ def _prompt(model: SSAE, prefix: torch.Tensor, ctx_ids: list[list[int]]):
     return embeds, attn
 
 @torch.no_grad()
-def greedy_decode(lm: nn.Module, embeds: torch.Tensor, attn: torch.Tensor, stop: torch.Tensor,
-                  max_new_tokens: int = 64, use_cache: bool = True) -> list[list[int]]:
-    "Greedy tokens of a causal LM after the left-padded input `embeds` [B, T, d], for each row up to and including its first stop token."
-    pos = (attn.cumsum(1) - 1).clamp_min(0)   # positions count real tokens only, so padding changes nothing
+def greedy_decode(lm: nn.Module, embeds: torch.Tensor, attn: torch.Tensor, stop: torch.Tensor, max_new_tokens: int = 64,
+                  use_cache: bool = True, prompt_of: torch.Tensor | None = None, keep: torch.Tensor | None = None) -> list[list[int]]:
+    """Greedy tokens of a causal LM after the left-padded prompts `embeds` [P, T, d], for each row up to and including its first stop token.
+    One row per prompt, unless `prompt_of` and `keep` [R] say that row r continues the first `keep[r]` real tokens of prompt
+    `prompt_of[r]`: rows whose prompts are prefixes of one another (a problem's successive steps) then share one prefill."""
     base, head, embed = lm.base_model, lm.get_output_embeddings(), lm.get_input_embeddings()
-    stop = stop.to(embeds.device)
-    cache = DynamicCache(config=lm.config) if use_cache else None
-    out = [[] for _ in range(len(embeds))]
-    rows = torch.arange(len(embeds))   # the rows still generating, as indices into `out`
-    step_embeds, step_pos = embeds, pos
-    for _ in range(max_new_tokens):
-        hidden = base(inputs_embeds=step_embeds, attention_mask=attn, position_ids=step_pos,
-                      past_key_values=cache, use_cache=use_cache).last_hidden_state[:, -1]
+    if prompt_of is None: prompt_of, keep = torch.arange(len(embeds)), attn.sum(1)
+    prompt_of, keep, stop = prompt_of.to(embeds.device), keep.to(embeds.device), stop.to(embeds.device)
+    ranks = attn.cumsum(1)   # positions count real tokens only, so padding changes nothing
+    last = (attn.shape[1] - attn.sum(1))[prompt_of] + keep - 1          # each row's last prompt token
+    row_attn = attn[prompt_of] * (ranks[prompt_of] <= keep[:, None])    # later tokens of a shared prompt are hidden
+    pos = (row_attn.cumsum(1) - 1).clamp_min(0)
+    rows = torch.arange(len(prompt_of))   # the rows still generating, as indices into `out`
+    if use_cache:   # every prompt once, then each row reads its prompt's keys and values
+        cache = DynamicCache(config=lm.config)
+        hidden = base(inputs_embeds=embeds, attention_mask=attn, position_ids=(ranks - 1).clamp_min(0), past_key_values=cache,
+                      use_cache=True).last_hidden_state[prompt_of, last]
+        cache.batch_select_indices(prompt_of)
+    else:
+        embeds = embeds[prompt_of]
+        hidden = base(inputs_embeds=embeds, attention_mask=row_attn, position_ids=pos).last_hidden_state[rows, last]
+    attn, out = row_attn, [[] for _ in rows]
+    for i in range(max_new_tokens):
         nxt = head(hidden).argmax(-1)
         for r, t in zip(rows.tolist(), nxt.tolist()): out[r].append(t)
         live = ~stop[nxt]
-        if not live.any(): break
+        if i == max_new_tokens - 1 or not live.any(): break
         if not live.all():   # finished rows leave the batch, so a long row no longer costs a full batch
-            keep = live.nonzero()[:, 0]
-            rows, nxt, attn, pos, embeds = rows[keep.cpu()], nxt[keep], attn[keep], pos[keep], embeds[keep]
-            if use_cache: cache.batch_select_indices(keep)
+            alive = live.nonzero()[:, 0]
+            rows, nxt, attn, pos = rows[alive.cpu()], nxt[alive], attn[alive], pos[alive]
+            if use_cache: cache.batch_select_indices(alive)
+            else: embeds = embeds[alive]
         nxt_embed, nxt_pos = embed(nxt)[:, None], pos[:, -1:] + 1
         attn = torch.cat([attn, torch.ones_like(attn[:, :1])], 1)
         pos = torch.cat([pos, nxt_pos], 1)
-        if use_cache: step_embeds, step_pos = nxt_embed, nxt_pos
-        else: embeds = torch.cat([embeds, nxt_embed], 1); step_embeds, step_pos = embeds, pos
+        if use_cache:
+            hidden = base(inputs_embeds=nxt_embed, attention_mask=attn, position_ids=nxt_pos, past_key_values=cache,
+                          use_cache=True).last_hidden_state[:, -1]
+        else:
+            embeds = torch.cat([embeds, nxt_embed], 1)
+            hidden = base(inputs_embeds=embeds, attention_mask=attn, position_ids=pos).last_hidden_state[:, -1]
     return out
 
 @torch.no_grad()

@@ -40,6 +40,7 @@ class TokenSAEConfig:
     lr: float = 5e-4                  # AdamW learning rate (constant)
     steps: int = 1000                 # optimiser steps
     batch_tokens: int = 4096          # tokens per step
+    train_problems: int | None = None # GSM8K train problems whose tokens it sees (None: the preset's `train_problems`)
     seed: int = 0                     # initialisation and batch order (and the weights of a "tiny" base model)
     hidden_size: int = 0              # filled in from the base model
 
@@ -48,6 +49,8 @@ class TokenSAEConfig:
         for f in ("expansion", "k", "steps", "batch_tokens"):
             if getattr(self, f) < 1: raise ValueError(f"TokenSAEConfig.{f} must be >= 1, got {getattr(self, f)}")
         if self.layer is not None and self.layer < 1: raise ValueError(f"TokenSAEConfig.layer must be None or >= 1, got {self.layer}")
+        if self.train_problems is not None and self.train_problems < 2:   # fewer leaves no validation problem
+            raise ValueError(f"TokenSAEConfig.train_problems must be None or >= 2, got {self.train_problems}")
         if self.lr <= 0 or self.l1_coeff < 0: raise ValueError(f"TokenSAEConfig needs lr > 0 and l1_coeff >= 0, got {self.lr}, {self.l1_coeff}")
         if self.hidden_size and self.activation == "topk" and self.k > self.width:
             raise ValueError(f"TokenSAEConfig.k = {self.k} exceeds the dictionary width {self.width}")
@@ -65,7 +68,7 @@ class TokenSAEConfig:
 # %% ../nbs/08_token_sae.ipynb #09300dbc
 _PRESET_SETTINGS = {
     "tiny": dict(k=8, steps=60, batch_tokens=256, lr=3e-3),
-    "cpu": dict(steps=600),
+    "cpu": dict(steps=600, train_problems=1000),
     "paper": dict(steps=2_500),
 }
 
@@ -306,7 +309,7 @@ def run_token_sae(preset: str | Preset, config: TokenSAEConfig | None = None, ou
     config = config or token_sae_config(p)
     lm, tok = load_lm(config.base_model, device, seed=config.seed)
     config = config.for_lm(lm)
-    splits = gsm8k_splits(p, tok)
+    splits = gsm8k_splits(p.replace(train_problems=config.train_problems or p.train_problems), tok)
     acts = {n: collect_token_activations(lm, splits[n], config.layer, token_cache_dir(p, config, splits[n]), device=device, dtype=dtype)
             for n in ("train", "val")}
     t0 = time.time()
