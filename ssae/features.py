@@ -18,7 +18,7 @@ from .data import load_benchmark
 from .judge import APIJudge, Judge, JudgeItem, JudgmentCache, LocalJudge, MathJudge, NumericJudge, cached_judge
 from .models import chat_prompt_ids, load_lm, load_tokenizer
 from .segment import STEP_JOINER, StepExample, benchmark_step_examples, bucket_batches, left_pad, tokenize_steps
-from .ssae import SSAE, generate_from_latent, greedy_decode, load_ssae, stop_token_mask
+from .ssae import SSAE, blank_token_mask, generate_from_latent, greedy_decode, load_ssae, stop_token_mask
 from .train import StepSplit, _fingerprint, default_checkpoint, encode_split
 
 # %% auto #0
@@ -38,8 +38,8 @@ class FeatureConfig:
     logic_max_steps: int | None = None  # reference steps judged for logicality per benchmark (None: all)
     seed: int = 0                       # the logicality subsample
 
-# cpu: 100 problems per benchmark and 150 judged steps keep features, token SAE and probes within
-# about 35 minutes on two cores (generation costs about 1 s per step); 200 problems took 47 minutes here.
+# cpu: 100 problems per benchmark and 150 judged steps keep chapters 07-09 within the 35 minutes
+# they may take on two cores (measured: 14 + 9 + 7 minutes).
 _PRESET_SETTINGS = {"tiny": dict(batch_size=4, chunk=8, logic_max_steps=6), "cpu": dict(problems=100, logic_max_steps=150), "paper": dict()}
 
 def feature_config(preset: str | Preset, **changes) -> FeatureConfig:
@@ -105,19 +105,20 @@ def _by_length(indices: list[int], lengths: list[int], batch_size: int) -> list[
     return [[indices[i] for i in b] for b in bucket_batches(lengths, batch_size, seed=0, shuffle=False)]
 
 def first_line(text: str) -> str:
-    "A generated step: the text up to its first line break, stripped."
-    return text.split("\n", 1)[0].strip()
+    "A generated step: its first line that is not blank, stripped."
+    return next((line.strip() for line in text.split("\n") if line.strip()), "")
 
 # %% ../nbs/07_features.ipynb #acff07c9
 @torch.no_grad()
 def reconstruct_steps(model: SSAE, tokenizer, split: StepSplit, z_hat: torch.Tensor, indices: list[int], batch_size: int,
                       dtype=torch.float32) -> list[str]:
     "The step decoded greedily from each example's own latent, for the examples at `indices` (in that order), under `dtype` autocast."
-    stop = stop_token_mask(tokenizer, model.decoder.config.vocab_size)
+    stop, blank = stop_token_mask(tokenizer, model.decoder.config.vocab_size), blank_token_mask(tokenizer, model.decoder.config.vocab_size)
     text = {}
     for b in _by_length(indices, [len(split.steps.ctx_ids[i]) for i in indices], batch_size):
         with autocast(model.device, dtype):
-            ids = generate_from_latent(model, z_hat[b], [split.steps.ctx_ids[i] for i in b], stop, max_new_tokens=split.steps.max_step_tokens)
+            ids = generate_from_latent(model, z_hat[b], [split.steps.ctx_ids[i] for i in b], stop,
+                                       max_new_tokens=split.steps.max_step_tokens, leading=blank)
         text.update(zip(b, (first_line(tokenizer.decode(t, skip_special_tokens=True)) for t in ids)))
     return [text[i] for i in indices]
 
@@ -150,7 +151,7 @@ def _pack(shared: list[tuple[list[int], list[int]]], batch_size: int) -> list[li
 def sample_next_steps(lm, tokenizer, data: EvalSet, indices: list[int], batch_size: int, max_new_tokens: int,
                       dtype=torch.float32) -> list[str]:
     "The base model's greedy next step for the examples at `indices`, from their context alone, under `dtype` autocast."
-    stop = stop_token_mask(tokenizer, lm.config.vocab_size)
+    stop, blank = stop_token_mask(tokenizer, lm.config.vocab_size), blank_token_mask(tokenizer, lm.config.vocab_size)
     prompts = [next_step_prompt(tokenizer, data.questions[data.examples[i].problem_id], data.examples[i]) for i in indices]
     # A problem's prompts are nested (each is the one before plus a step): each problem is prefilled once.
     text = {}
@@ -160,7 +161,7 @@ def sample_next_steps(lm, tokenizer, data: EvalSet, indices: list[int], batch_si
         prompt_of = torch.tensor([k for k, (_, members) in enumerate(batch) for _ in members])
         with autocast(lm.device, dtype):
             out = greedy_decode(lm, lm.get_input_embeddings()(ids), mask, stop, max_new_tokens,
-                                prompt_of=prompt_of, keep=torch.tensor([len(prompts[j]) for j in rows]))
+                                prompt_of=prompt_of, keep=torch.tensor([len(prompts[j]) for j in rows]), leading=blank)
         text.update(zip(rows, (first_line(t) for t in tokenizer.batch_decode(out, skip_special_tokens=True))))
     return [text[j] for j in range(len(indices))]
 
@@ -208,7 +209,7 @@ def file_sha(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()
 
-GENERATION_VERSION = 2   # part of the cache key: 2 = the generating LMs hold their weights in the autocast dtype
+GENERATION_VERSION = 3   # part of the cache key: 2 = the generating LMs hold bf16 weights; 3 = blank lines before a step do not end it
 
 def feature_dir(preset: str | Preset, name: str, checkpoint: Path, data: EvalSet, dtype: torch.dtype) -> Path:
     "The cache folder of benchmark `name`'s features under the SSAE in `checkpoint`, computed under `dtype` autocast."

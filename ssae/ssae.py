@@ -18,8 +18,8 @@ from .models import load_lm, SEP_TOKEN
 from .segment import left_pad
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'insert_prefix', 'SSAE', 'stop_token_mask', 'greedy_decode', 'generate_from_latent',
-           'ContextPrior', 'trainable_state', 'save_ssae', 'load_ssae']
+__all__ = ['CHECKPOINT_FORMAT', 'insert_prefix', 'SSAE', 'stop_token_mask', 'blank_token_mask', 'greedy_decode',
+           'generate_from_latent', 'ContextPrior', 'trainable_state', 'save_ssae', 'load_ssae']
 
 # %% ../nbs/04_ssae.ipynb #d6870581
 def insert_prefix(token_embeds: torch.Tensor, prefix: torch.Tensor, at: torch.Tensor):
@@ -251,6 +251,13 @@ def stop_token_mask(tokenizer, vocab_size: int, at_newline: bool = True) -> torc
     stop[tokenizer.eos_token_id] = True
     return stop
 
+def blank_token_mask(tokenizer, vocab_size: int) -> torch.Tensor:
+    "[V] bool: every token whose text is only white space, such as a blank line (what may come before a step's first word)."
+    blank = torch.zeros(vocab_size, dtype=torch.bool)
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    blank[: len(texts)] = torch.tensor([t != "" and t.isspace() for t in texts])
+    return blank
+
 # %% ../nbs/04_ssae.ipynb #05b2d7e8
 @torch.no_grad()
 def _prompt(model: SSAE, prefix: torch.Tensor, ctx_ids: list[list[int]]):
@@ -267,10 +274,12 @@ def _prompt(model: SSAE, prefix: torch.Tensor, ctx_ids: list[list[int]]):
 
 @torch.no_grad()
 def greedy_decode(lm: nn.Module, embeds: torch.Tensor, attn: torch.Tensor, stop: torch.Tensor, max_new_tokens: int = 64,
-                  use_cache: bool = True, prompt_of: torch.Tensor | None = None, keep: torch.Tensor | None = None) -> list[list[int]]:
+                  use_cache: bool = True, prompt_of: torch.Tensor | None = None, keep: torch.Tensor | None = None,
+                  leading: torch.Tensor | None = None) -> list[list[int]]:
     """Greedy tokens of a causal LM after the left-padded prompts `embeds` [P, T, d], for each row up to and including its first stop token.
     One row per prompt, unless `prompt_of` and `keep` [R] say that row r continues the first `keep[r]` real tokens of prompt
-    `prompt_of[r]`: rows whose prompts are prefixes of one another (a problem's successive steps) then share one prefill."""
+    `prompt_of[r]`: rows whose prompts are prefixes of one another (a problem's successive steps) then share one prefill.
+    Tokens in `leading` [V] (e.g. blank lines) do not stop a row before its first other token."""
     base, head, embed = lm.base_model, lm.get_output_embeddings(), lm.get_input_embeddings()
     if prompt_of is None: prompt_of, keep = torch.arange(len(embeds)), attn.sum(1)
     prompt_of, keep, stop = prompt_of.to(embeds.device), keep.to(embeds.device), stop.to(embeds.device)
@@ -288,14 +297,17 @@ def greedy_decode(lm: nn.Module, embeds: torch.Tensor, attn: torch.Tensor, stop:
         embeds = embeds[prompt_of]
         hidden = base(inputs_embeds=embeds, attention_mask=row_attn, position_ids=pos).last_hidden_state[rows, last]
     attn, out = row_attn, [[] for _ in rows]
+    leading = torch.zeros_like(stop) if leading is None else leading.to(stop.device)
+    begun = torch.zeros(len(rows), dtype=torch.bool, device=stop.device)   # whether a row has a token outside `leading`
     for i in range(max_new_tokens):
         nxt = head(hidden).argmax(-1)
         for r, t in zip(rows.tolist(), nxt.tolist()): out[r].append(t)
-        live = ~stop[nxt]
+        begun = begun | ~leading[nxt]
+        live = ~(stop[nxt] & begun)
         if i == max_new_tokens - 1 or not live.any(): break
         if not live.all():   # finished rows leave the batch, so a long row no longer costs a full batch
             alive = live.nonzero()[:, 0]
-            rows, nxt, attn, pos = rows[alive.cpu()], nxt[alive], attn[alive], pos[alive]
+            rows, nxt, attn, pos, begun = rows[alive.cpu()], nxt[alive], attn[alive], pos[alive], begun[alive]
             if use_cache: cache.batch_select_indices(alive)
             else: embeds = embeds[alive]
         nxt_embed, nxt_pos = embed(nxt)[:, None], pos[:, -1:] + 1
@@ -311,10 +323,10 @@ def greedy_decode(lm: nn.Module, embeds: torch.Tensor, attn: torch.Tensor, stop:
 
 @torch.no_grad()
 def generate_from_latent(model: SSAE, z_hat: torch.Tensor, ctx_ids: list[list[int]], stop: torch.Tensor,
-                         max_new_tokens: int = 64, use_cache: bool = True) -> list[list[int]]:
-    "Greedy step tokens for each (latent, context) row, up to and including its stop token."
+                         max_new_tokens: int = 64, use_cache: bool = True, leading: torch.Tensor | None = None) -> list[list[int]]:
+    "Greedy step tokens for each (latent, context) row, up to and including its stop token (`leading`: see `greedy_decode`)."
     embeds, attn = _prompt(model, model.prefix(z_hat.to(model.device)), ctx_ids)
-    return greedy_decode(model.decoder, embeds, attn, stop, max_new_tokens, use_cache)
+    return greedy_decode(model.decoder, embeds, attn, stop, max_new_tokens, use_cache, leading=leading)
 
 # %% ../nbs/04_ssae.ipynb #5c544246
 class ContextPrior(nn.Module):

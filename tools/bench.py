@@ -25,13 +25,17 @@ absolute numbers depend on the machine and on whatever else is running; the rati
 3. The base model's greedy next steps for a batch of real GSM8K test contexts, as the features
    chapter samples them (stop at eos or a newline): `greedy_decode`, where finished rows leave
    the batch, against transformers' `generate`, which decodes every row until the last stops.
+4. The next steps of every step of the first GSM8K test problems, as `sample_next_steps` makes
+   them: a problem's nested prompts prefilled once and the LM's weights held in bf16, against
+   one prompt per row with fp32 weights that autocast casts again at every decoded token (the
+   features chapter's path before).
 
 bf16 autocast throughout (the fast path on this CPU). Timings are reported, never asserted.
 
 Writes figures/bench_cpu.json and figures/bench_cpu.md.
 Usage: python tools/bench.py [--updates 6] [--warmup 1] [--gen-tokens 128] ... (`--help` lists all options)
 """
-import argparse, dataclasses, os, platform, sys, time
+import argparse, copy, dataclasses, os, platform, sys, time
 from contextlib import contextmanager
 from functools import partial
 
@@ -40,7 +44,7 @@ import torch
 
 from ssae.core import (atomic_write_text, autocast, figures_dir, get_preset, pick_device, pick_dtype, save_json,
                        seed_everything)
-from ssae.features import eval_set, next_step_prompt
+from ssae.features import eval_set, first_line, next_step_prompt, sample_next_steps
 from ssae.models import load_lm, load_tokenizer
 from ssae.segment import bucket_batches, left_pad, padding_fraction
 from ssae.ssae import SSAE, generate_from_latent, greedy_decode, stop_token_mask
@@ -70,6 +74,7 @@ def parse_args(argv=None):
     ap.add_argument("--next-batch", type=int, default=16, help="GSM8K test contexts whose next steps are sampled together")
     ap.add_argument("--next-tokens", type=int, default=64, help="most new tokens of a next step (the cpu preset's step budget)")
     ap.add_argument("--next-reps", type=int, default=3, help="timed batches per method, interleaved")
+    ap.add_argument("--shared-problems", type=int, default=10, help="first GSM8K test problems whose every step is sampled (4.)")
     ap.add_argument("--matmul-size", type=int, default=2048)
     ap.add_argument("--matmul-reps", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
@@ -280,8 +285,39 @@ def bench_next_steps(tok, args, device, dtype) -> dict:
                 speedup=runs["generate"]["seconds_per_batch"] / runs["greedy_decode"]["seconds_per_batch"])
 
 
+def bench_shared_prompts(tok, args, device, dtype) -> dict:
+    p = get_preset(PRESET)
+    data = eval_set(p, "gsm8k", tok, args.shared_problems)
+    idx = list(range(len(data)))
+    prompts = [next_step_prompt(tok, data.questions[data.examples[i].problem_id], data.examples[i]) for i in idx]
+    fp32_lm, _ = load_lm(p.base_model, device, seed=p.seed)
+    cast_lm = copy.deepcopy(fp32_lm).to(dtype)
+    stop = stop_token_mask(tok, fp32_lm.config.vocab_size)
+    def per_row():   # the features chapter before: one prompt per row, batches of similar length
+        out = {}
+        for b in bucket_batches([len(q) for q in prompts], args.next_batch, seed=0, shuffle=False):
+            ids, mask = left_pad([prompts[i] for i in b], tok.pad_token_id, device)
+            with autocast(device, dtype):
+                out.update(zip(b, greedy_decode(fp32_lm, fp32_lm.get_input_embeddings()(ids), mask, stop, args.next_tokens)))
+        return [first_line(tok.decode(out[i], skip_special_tokens=True)) for i in idx]
+    def shared():
+        return sample_next_steps(cast_lm, tok, data, idx, args.next_batch, args.next_tokens, dtype)
+    seconds = {"per_row": [], "shared": []}
+    with torch.no_grad():
+        outputs = {name: f() for name, f in (("per_row", per_row), ("shared", shared))}   # warm-up
+        for _ in range(args.next_reps):
+            for name, f in (("per_row", per_row), ("shared", shared)):
+                with timer(device, seconds[name]): f()
+    problems = {}
+    for q, e in zip(prompts, data.examples): problems[e.problem_id] = max(problems.get(e.problem_id, 0), len(q))
+    runs = {name: dict(seconds=float(np.median(s))) for name, s in seconds.items()}
+    return dict(runs, problems=args.shared_problems, rows=len(idx), prompt_tokens_per_row=sum(map(len, prompts)),
+                prompt_tokens_shared=sum(problems.values()), identical_rows=sum(a == b for a, b in zip(outputs["per_row"], outputs["shared"])),
+                speedup=runs["per_row"]["seconds"] / runs["shared"]["seconds"])
+
+
 def markdown(r: dict) -> str:
-    t, g, ns = r["training"], r["generation"], r["next_steps"]
+    t, g, ns, sp = r["training"], r["generation"], r["next_steps"], r["shared_prompts"]
     o, b = t["ours"], t["baseline"]
     rows = [
         ("phase-1 throughput (step tokens/s)", f"{b['step_tokens_per_s']:.1f}", f"{o['step_tokens_per_s']:.1f}", f"**{t['speedup']:.2f}x**"),
@@ -295,6 +331,8 @@ def markdown(r: dict) -> str:
          f"{g['recompute']['tokens_per_s']:.1f}", f"{g['kv_cache']['tokens_per_s']:.1f}", f"**{g['speedup']:.2f}x**"),
         (f"next steps of {ns['batch']} GSM8K test contexts (s per batch)", f"{ns['generate']['seconds_per_batch']:.2f} (`generate`)",
          f"{ns['greedy_decode']['seconds_per_batch']:.2f}", f"**{ns['speedup']:.2f}x**"),
+        (f"next steps of all {sp['rows']} steps of {sp['problems']} GSM8K test problems (s)", f"{sp['per_row']['seconds']:.2f} (a prompt per row)",
+         f"{sp['shared']['seconds']:.2f}", f"**{sp['speedup']:.2f}x**"),
     ]
     lines = [f"# Benchmarks, {r['preset']} preset ({r['model']}, {r['dtype']} autocast, torch threads: {r['threads']})", "",
              "| measure | reference-style baseline | ssae | ratio |", "| --- | --- | --- | --- |",
@@ -312,6 +350,10 @@ def markdown(r: dict) -> str:
              f"{min(ns['prompt_tokens'])}-{max(ns['prompt_tokens'])} tokens; new tokens per row {ns['new_tokens_per_row']}; "
              f"`generate` decodes every row until the last stops, `greedy_decode` drops finished rows; "
              f"{ns['identical_rows']} of {ns['batch']} rows identical (bf16); median of {r['args']['next_reps']} interleaved batches.",
+             f"- Every step: `sample_next_steps` (a problem's nested prompts prefilled once: {sp['prompt_tokens_shared']} prompt tokens "
+             f"instead of {sp['prompt_tokens_per_row']}; weights held in bf16) against a prompt per row with fp32 weights cast by autocast "
+             f"at every token; batches of {r['args']['next_batch']} rows; {sp['identical_rows']} of {sp['rows']} steps identical "
+             f"(bf16 rounding differs); median of {r['args']['next_reps']} interleaved runs.",
              f"- Load average (1 min) before / after: {r['load_before'][0]:.2f} / {r['load_after'][0]:.2f} on {r['cpus']} CPUs; "
              f"total {r['seconds']:.0f} s. Command: `{r['command']}`.", ""]
     return "\n".join(lines)
@@ -336,11 +378,13 @@ def main(argv=None) -> dict:
     generation = bench_generation(model, split, tok, args, device, dtype)
     print("next steps", flush=True)
     next_steps = bench_next_steps(tok, args, device, dtype)
+    print("next steps of every step", flush=True)
+    shared_prompts = bench_shared_prompts(tok, args, device, dtype)
     result = dict(preset=p.name, model=p.base_model, device=str(device), dtype=str(dtype).removeprefix("torch."),
                   threads=torch.get_num_threads(), cpus=os.cpu_count(), torch=torch.__version__, python=platform.python_version(),
                   args=vars(args), command=" ".join(["python", "tools/bench.py", *(sys.argv[1:] if argv is None else argv)]),
                   ssae=dataclasses.asdict(model.config), matmul_peak_gflop_per_s=peak / 1e9, flop_formula=FLOP_FORMULA,
-                  training=training, generation=generation, next_steps=next_steps, load_before=load_before, load_after=os.getloadavg(),
+                  training=training, generation=generation, next_steps=next_steps, shared_prompts=shared_prompts, load_before=load_before, load_after=os.getloadavg(),
                   seconds=time.time() - start)
     figs = figures_dir()
     save_json(figs / f"bench_{p.name}.json", result)
