@@ -351,9 +351,9 @@ def markdown(r: dict) -> str:
              f"`generate` decodes every row until the last stops, `greedy_decode` drops finished rows; "
              f"{ns['identical_rows']} of {ns['batch']} rows identical (bf16); median of {r['args']['next_reps']} interleaved batches.",
              f"- Every step: `sample_next_steps` (a problem's nested prompts prefilled once: {sp['prompt_tokens_shared']} prompt tokens "
-             f"instead of {sp['prompt_tokens_per_row']}; weights held in bf16) against a prompt per row with fp32 weights cast by autocast "
-             f"at every token; batches of {r['args']['next_batch']} rows; {sp['identical_rows']} of {sp['rows']} steps identical "
-             f"(bf16 rounding differs); median of {r['args']['next_reps']} interleaved runs.",
+             f"instead of {sp['prompt_tokens_per_row']}; weights held in bf16; a blank line before a step does not end it) against the path "
+             f"before: a prompt per row, fp32 weights cast by autocast at every token, a blank line ends a step; batches of {r['args']['next_batch']} rows; {sp['identical_rows']} of {sp['rows']} steps identical "
+             f"(bf16 rounding and the blank-line rule differ); median of {r['args']['next_reps']} interleaved runs.",
              f"- Load average (1 min) before / after: {r['load_before'][0]:.2f} / {r['load_after'][0]:.2f} on {r['cpus']} CPUs; "
              f"total {r['seconds']:.0f} s. Command: `{r['command']}`.", ""]
     return "\n".join(lines)
