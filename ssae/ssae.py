@@ -242,21 +242,22 @@ class SSAE(nn.Module):
         return out
 
 # %% ../nbs/04_ssae.ipynb #ba7bc1d8
+def _vocabulary_mask(tokenizer, vocab_size: int, holds) -> torch.Tensor:
+    "[V] bool: the tokens whose text satisfies `holds` (ids past the tokenizer's vocabulary: False)."
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    mask = torch.zeros(vocab_size, dtype=torch.bool)
+    mask[: len(texts)] = torch.tensor([holds(t) for t in texts])
+    return mask
+
 def stop_token_mask(tokenizer, vocab_size: int, at_newline: bool = True) -> torch.Tensor:
     "[V] bool: eos, and (if `at_newline`) every token whose text contains a newline."
-    stop = torch.zeros(vocab_size, dtype=torch.bool)
-    if at_newline:
-        texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
-        stop[: len(texts)] = torch.tensor(["\n" in t for t in texts])
+    stop = _vocabulary_mask(tokenizer, vocab_size, lambda t: "\n" in t) if at_newline else torch.zeros(vocab_size, dtype=torch.bool)
     stop[tokenizer.eos_token_id] = True
     return stop
 
 def blank_token_mask(tokenizer, vocab_size: int) -> torch.Tensor:
     "[V] bool: every token whose text is only white space, such as a blank line (what may come before a step's first word)."
-    blank = torch.zeros(vocab_size, dtype=torch.bool)
-    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
-    blank[: len(texts)] = torch.tensor([t != "" and t.isspace() for t in texts])
-    return blank
+    return _vocabulary_mask(tokenizer, vocab_size, lambda t: t != "" and t.isspace())
 
 # %% ../nbs/04_ssae.ipynb #05b2d7e8
 @torch.no_grad()
