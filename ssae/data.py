@@ -4,16 +4,20 @@
 
 # %% ../nbs/01_data.ipynb #ef3e23f9
 from __future__ import annotations
-import json, math, os, re, threading, warnings
+import json, os, re, threading, warnings
+from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .core import project_root
 
 # %% auto #0
-__all__ = ['BENCHMARKS', 'Record', 'extract_gsm8k_answer', 'last_number', 'extract_boxed', 'extract_answer', 'to_number',
-           'answers_equal', 'data_dirs', 'DataNotFound', 'DataError', 'Benchmark', 'LoadReport', 'load_benchmark']
+__all__ = ['BENCHMARKS', 'Record', 'to_number', 'normalize_number', 'extract_gsm8k_answer', 'last_number', 'extract_boxed',
+           'extract_answer', 'answers_equal', 'data_dirs', 'DataNotFound', 'DataError', 'Benchmark', 'LoadReport',
+           'load_benchmark']
 
 # %% ../nbs/01_data.ipynb #f4f9bc32
 @dataclass
@@ -25,12 +29,54 @@ class Record:
     answer: str    # the reference final answer, e.g. "72", "\\frac{1}{2}"
     source: str    # "<benchmark>/<split>", e.g. "gsm8k/train"
 
+# %% ../nbs/01_data.ipynb #66a87248
+# A plain number as answers write it: a sign, digits with optional thousands commas and decimals, or a fraction.
+_NUMERIC = re.compile(r"[-+]?(?:[0-9]+/[0-9]+|(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?|\.[0-9]+)")
+
+def _plain_number(s) -> str | None:
+    "Text `s` without a leading \"$\", a trailing \"%\" or period and thousands commas, if that is a plain number; else None."
+    if not isinstance(s, str): return None
+    s = s.strip().rstrip(".")
+    s = re.sub(r"^(-?)\\?\$", r"\1", s)  # a leading "$" or LaTeX "\$" (after any sign)
+    s = re.sub(r"\\?%$", "", s).strip()   # a trailing "%" or "\%": the number as written, not /100
+    return s.replace(",", "") if _NUMERIC.fullmatch(s) else None
+
+def to_number(s: str | None) -> Fraction | None:
+    "`s` as an exact `Fraction` if it is a plain number (\"1,200\", \"$5.00\", \"18.0\", \"3/4\", \"-3\", \"50%\"), else None."
+    s = _plain_number(s)
+    if s is None: return None
+    num, _, den = s.partition("/")
+    # Through Decimal rather than int(): exact, and free of Python's cap on the digits int() reads.
+    num, den = Fraction(Decimal(num)), Fraction(Decimal(den or "1"))
+    return num / den if den else None
+
+# Exponents beyond this are refused: 1e999999999 would write out a gigabyte of zeros. The bound is Python's own
+# cap on int<->str conversion (sys.int_max_str_digits), set for the same reason.
+_MAX_EXPONENT = 4300
+
+def _decimal(value) -> Decimal | None:
+    "A JSON number (int, float, Decimal) or decimal text as a `Decimal`; None for anything else, fractions included."
+    if isinstance(value, bool): return None  # JSON true and false: Python's bool is an int, but not a number here
+    if isinstance(value, (int, Decimal)): return Decimal(value)
+    if isinstance(value, float): return Decimal(repr(value))  # as written (0.1), not its binary expansion (0.1000000000000000055...)
+    s = _plain_number(value)
+    return Decimal(s) if s is not None and "/" not in s else None
+
+def normalize_number(value) -> str | None:
+    """A decimal number, a JSON number or text like "1,000", as exact text in one canonical form ("1000"): no
+    thousands commas, exponent, "+" or trailing zeros, and "0" for minus zero. None if `value` is not one."""
+    d = _decimal(value)
+    if d is None or not d.is_finite() or abs(d.as_tuple().exponent) > _MAX_EXPONENT: return None
+    text = format(d, "f")
+    if "." in text: text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
 # %% ../nbs/01_data.ipynb #bf7cb38c
 def extract_gsm8k_answer(solution: str) -> str | None:
-    "The text after the last `####`, stripped, thousands commas removed; None if there is none."
+    "The text after the last `####`, stripped, and normalised if it is a number (\"1,200\" -> \"1200\"); None if there is none."
     if solution is None or "####" not in solution: return None
-    answer = solution.rsplit("####", 1)[1].strip().replace(",", "")
-    return answer or None
+    answer = solution.rsplit("####", 1)[1].strip()
+    return normalize_number(answer) or answer or None
 
 # A number in running text. A comma is a thousands separator only before exactly three digits, so
 # "1,200" is one number and "3,4" two. A minus is a sign only when it does not follow a word
@@ -63,20 +109,6 @@ def extract_answer(text: str, style: str) -> str | None:
     raise ValueError(f"unknown answer style {style!r}; choose 'gsm8k', 'math' or 'number'")
 
 # %% ../nbs/01_data.ipynb #fd254955
-_NUMERIC = re.compile(r"[-+]?(?:[0-9]+/[0-9]+|(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?|\.[0-9]+)")
-
-def to_number(s: str) -> float | None:
-    "`s` as a float if it is a plain number (\"1,200\", \"$5.00\", \"18.0\", \"3/4\", \"-3\", \"50%\"), else None."
-    if s is None: return None
-    s = s.strip().rstrip(".")
-    s = re.sub(r"^(-?)\\?\$", r"\1", s)  # a leading "$" or LaTeX "\$" (after any sign)
-    s = re.sub(r"\\?%$", "", s).strip()   # a trailing "%" or "\%": the number as written, not /100
-    if not _NUMERIC.fullmatch(s): return None
-    s = s.replace(",", "")
-    if "/" not in s: return float(s)
-    num, den = s.split("/")
-    return float(num) / float(den) if float(den) else None
-
 def _mv_timeout() -> int | None:
     "Seconds for math-verify's timeouts: its signal.alarm only works in the main thread."
     return 5 if threading.current_thread() is threading.main_thread() else None
@@ -90,13 +122,18 @@ def _mv_verify(ref: str, pred: str) -> bool:
     from math_verify import verify
     return verify(_mv_parse(ref), _mv_parse(pred), timeout_seconds=_mv_timeout())
 
+def _numbers_equal(p: Fraction, r: Fraction, rel_tol: float) -> bool:
+    "Two integers exactly (a tolerance would equate 1000000 and 1000001); else within `rel_tol`, for rounded decimals."
+    if p.denominator == 1 and r.denominator == 1: return p == r
+    return abs(p - r) <= Fraction(rel_tol) * max(abs(p), abs(r))
+
 def answers_equal(pred: str | None, ref: str | None, rel_tol: float = 1e-6) -> bool:
-    "Whether answer `pred` equals reference `ref`: numerically when both are numbers, else by math-verify; None or empty never equal."
+    "Whether answer `pred` equals reference `ref`: as exact numbers when both are numbers, else by math-verify; None or empty never equal."
     if pred is None or ref is None or not str(pred).strip() or not str(ref).strip(): return False
     pred, ref = str(pred).strip(), str(ref).strip()
     if pred == ref: return True
     p, r = to_number(pred), to_number(ref)
-    if p is not None and r is not None: return math.isclose(p, r, rel_tol=rel_tol)
+    if p is not None and r is not None: return _numbers_equal(p, r, rel_tol)
     try: return bool(_mv_verify(ref, pred))
     except Exception: return False  # unparseable LaTeX or a timeout: not shown equal
 
@@ -111,55 +148,97 @@ class DataNotFound(FileNotFoundError):
     "A benchmark is neither in a local data folder nor reachable on the Hugging Face Hub."
 
 class DataError(ValueError):
-    "A benchmark row that cannot be read; the message names the file, the line (or item) and the field."
+    "A benchmark file or row that cannot be read; the message names the file, the line (or item) and the field."
 
 # %% ../nbs/01_data.ipynb #b2f61684
 class _BadRow(Exception):
-    "A row that cannot become a record: a short `reason` naming the field (for reports), and optional `detail`."
+    "A row that cannot become a record: a short `reason` naming the field (reports count rows by it), and a `detail` for the message."
     def __init__(self, reason: str, detail: str = ""): super().__init__(reason); self.reason, self.detail = reason, detail
 
-def _text(row, name: str, required: bool = True) -> str:
-    "`row[name]` as stripped text; a missing field, or an empty one when `required`, makes the row bad."
-    if not isinstance(row, dict): raise _BadRow("not a JSON object")
-    if row.get(name) is None: raise _BadRow(f"missing field {name!r}")
-    value = str(row[name]).strip()
-    if required and not value: raise _BadRow(f"empty field {name!r}")
-    return value
+_JSON_KINDS = {bool: "a boolean", int: "a number", float: "a number", Decimal: "a number", list: "an array", dict: "an object",
+               type(None): "null"}
 
-def _numeric(value: str, name: str) -> str:
-    "Numeric answer `value` of field `name` written plainly, so file and Hub agree: 51.0 -> \"51\", \"025\" -> \"25\"."
-    x = to_number(value)
-    if x is None: raise _BadRow(f"field {name!r} is not a number", f": {value!r}")
-    return str(int(x)) if x.is_integer() else str(x)
+def _shown(value) -> str:
+    "`value` as a message shows it: text quoted, a number as the file writes it, anything else by its JSON type."
+    if isinstance(value, str): return repr(value)
+    kind = _JSON_KINDS.get(type(value), type(value).__name__)
+    return str(value) if kind == "a number" else kind
+
+def _present(row: dict, name: str):
+    "`row[name]`; absent or null makes the row bad."
+    if row.get(name) is None: raise _BadRow(f"missing field {name!r}")
+    return row[name]
+
+def _text(row: dict, name: str, required: bool = True) -> str:
+    """`row[name]` as stripped text. A required field must hold text that is not blank; an optional one may
+    also be absent, null or blank, and then reads as "". A field holding anything but text is bad either way."""
+    if not required and row.get(name) is None: return ""
+    value = _present(row, name)
+    if not isinstance(value, str): raise _BadRow(f"field {name!r} is not a string", f": {_shown(value)}")
+    if required and not value.strip(): raise _BadRow(f"empty field {name!r}")
+    return value.strip()
+
+def _id(row: dict, name: str) -> str:
+    "Row id `row[name]`: text, or an integer written exactly (MultiArith's and AIME's ids are numbers)."
+    value = _present(row, name)
+    if isinstance(value, str): return _text(row, name)
+    number = normalize_number(value)
+    if number is None or "." in number: raise _BadRow(f"field {name!r} is not a string or an integer", f": {_shown(value)}")
+    return number
+
+def _number_of(value, name: str) -> str:
+    "Numeric answer `value` of field `name` normalised, so file and Hub agree: 51.0 -> \"51\", \"025\" -> \"25\"."
+    if isinstance(value, str) and not value.strip(): raise _BadRow(f"empty field {name!r}")
+    number = normalize_number(value)
+    if number is None: raise _BadRow(f"field {name!r} is not a decimal number", f": {_shown(value)}")
+    return number
+
+def _number(row: dict, name: str) -> str:
+    "Numeric answer field `row[name]`, normalised."
+    return _number_of(_present(row, name), name)
 
 # %% ../nbs/01_data.ipynb #979a5928
-def _gsm8k_record(row, index: int, source: str) -> Record:
+def _gsm8k_record(row: dict, index: int, source: str) -> Record:
     solution = _text(row, "answer")  # GSM8K calls its worked solution "answer"; the answer is its "#### N" line
     answer = extract_gsm8k_answer(solution)
     if answer is None: raise _BadRow("no '#### <answer>' line in field 'answer'")
+    if normalize_number(answer) is None:  # extract_gsm8k_answer returns a non-number as written
+        raise _BadRow("the '####' answer in field 'answer' is not a decimal number", f": {answer!r}")
     return Record(f"{source}/{index}", _text(row, "question"), solution, answer, source)
 
-def _math500_record(row, index: int, source: str) -> Record:
-    return Record(_text(row, "unique_id"), _text(row, "problem"), _text(row, "solution", required=False), _text(row, "answer"), source)
+def _math500_record(row: dict, index: int, source: str) -> Record:
+    return Record(_id(row, "unique_id"), _text(row, "problem"), _text(row, "solution", required=False), _text(row, "answer"), source)
 
-def _svamp_record(row, index: int, source: str) -> Record:
+def _svamp_record(row: dict, index: int, source: str) -> Record:
     # The body states the facts, the question asks; the usual concatenation joins them with one space.
-    return Record(_text(row, "ID"), f"{_text(row, 'Body')} {_text(row, 'Question')}", "", _numeric(_text(row, "Answer"), "Answer"), source)
+    return Record(_id(row, "ID"), f"{_text(row, 'Body')} {_text(row, 'Question')}", "", _number(row, "Answer"), source)
 
-def _multiarith_record(row, index: int, source: str) -> Record:
-    if not isinstance(row, dict) or not row.get("lSolutions"): raise _BadRow("missing field 'lSolutions'")
-    return Record(_text(row, "iIndex"), _text(row, "sQuestion"), "", _numeric(str(row["lSolutions"][0]), "lSolutions"), source)
+def _multiarith_answer(row: dict) -> str:
+    "The one answer in MultiArith's list `lSolutions`: taking the first of several would hide which one is meant."
+    solutions = _present(row, "lSolutions")
+    if not isinstance(solutions, list): raise _BadRow("field 'lSolutions' is not a list", f": {_shown(solutions)}")
+    if not solutions: raise _BadRow("empty field 'lSolutions'")
+    if len(solutions) > 1: raise _BadRow("field 'lSolutions' holds more than one answer", f": {len(solutions)}")
+    return _number_of(solutions[0], "lSolutions")
 
-def _multiarith_hub_record(row, index: int, source: str) -> Record:
+def _multiarith_record(row: dict, index: int, source: str) -> Record:
+    return Record(_id(row, "iIndex"), _text(row, "sQuestion"), "", _multiarith_answer(row), source)
+
+def _multiarith_hub_record(row: dict, index: int, source: str) -> Record:
     # ChilleD/MultiArith drops the original iIndex; the row position stands in for it.
-    return Record(str(index), _text(row, "question"), "", _numeric(_text(row, "final_ans"), "final_ans"), source)
+    return Record(str(index), _text(row, "question"), "", _number(row, "final_ans"), source)
 
-def _aime24_record(row, index: int, source: str) -> Record:
+def _aime_answer(row: dict) -> str:
+    "AIME answers are integers from 0 to 999 (the local file writes some with leading zeros, \"025\")."
+    answer = _number(row, "answer")
+    if not re.fullmatch(r"[0-9]{1,3}", answer): raise _BadRow("field 'answer' is not an integer from 0 to 999", f": {answer}")
+    return answer
+
+def _aime24_record(row: dict, index: int, source: str) -> Record:
     # The local file says id/problem/solution/answer, Maxwell-Jia/AIME_2024 ID/Problem/Solution/Answer.
-    if not isinstance(row, dict): raise _BadRow("not a JSON object")
     row = {k.lower(): v for k, v in row.items()}
-    rid = str(row["id"]) if row.get("id") is not None else str(index)
-    return Record(rid, _text(row, "problem"), _text(row, "solution", required=False), _numeric(_text(row, "answer"), "answer"), source)
+    rid = _id(row, "id") if row.get("id") is not None else str(index)
+    return Record(rid, _text(row, "problem"), _text(row, "solution", required=False), _aime_answer(row), source)
 
 # %% ../nbs/01_data.ipynb #f03b7505
 @dataclass(frozen=True)
@@ -171,30 +250,62 @@ class Benchmark:
     hub_config: str | None = None
     hub_splits: dict[str, tuple[str, ...]] = field(default_factory=dict)  # our split -> Hub splits, concatenated (default: same name)
     hub_to_record: Callable[[dict, int, str], Record] | None = None       # when Hub fields differ from the file's
+    id_field: str | None = None                                           # the field ids come from; None: row positions
 
 BENCHMARKS = {
     "gsm8k": Benchmark({"train": "gsm8k/train.jsonl", "test": "gsm8k/test.jsonl"}, _gsm8k_record, "openai/gsm8k", "main"),
-    "math500": Benchmark({"test": "math500/test.jsonl"}, _math500_record, "HuggingFaceH4/MATH-500"),
-    "svamp": Benchmark({"test": "svamp/SVAMP.json"}, _svamp_record, "ChilleD/SVAMP", hub_splits={"test": ("train", "test")}),
+    "math500": Benchmark({"test": "math500/test.jsonl"}, _math500_record, "HuggingFaceH4/MATH-500", id_field="unique_id"),
+    "svamp": Benchmark({"test": "svamp/SVAMP.json"}, _svamp_record, "ChilleD/SVAMP", hub_splits={"test": ("train", "test")},
+                       id_field="ID"),
     "multiarith": Benchmark({"test": "multiarith/MultiArith.json"}, _multiarith_record, "ChilleD/MultiArith",
-                            hub_splits={"test": ("train", "test")}, hub_to_record=_multiarith_hub_record),
-    "aime24": Benchmark({"test": "aime24/test.jsonl"}, _aime24_record, "Maxwell-Jia/AIME_2024", hub_splits={"test": ("train",)}),
+                            hub_splits={"test": ("train", "test")}, hub_to_record=_multiarith_hub_record, id_field="iIndex"),
+    "aime24": Benchmark({"test": "aime24/test.jsonl"}, _aime24_record, "Maxwell-Jia/AIME_2024", hub_splits={"test": ("train",)},
+                         id_field="id"),
 }
 
 # %% ../nbs/01_data.ipynb #7d15a25f
+def _loads(text: str):
+    # Numbers as Decimal: a float would change a 40-digit answer and make a 400-digit one inf, and int() refuses
+    # more than 4300 digits.
+    return json.loads(text, parse_float=Decimal, parse_int=Decimal)
+
+def _utf8_error(data: bytes, e: UnicodeDecodeError) -> tuple[int, str]:
+    "The line (1-based) of `data` holding the byte that is not UTF-8, and a message detail naming that byte and its place."
+    line_start = data.rfind(b"\n", 0, e.start) + 1
+    return data.count(b"\n", 0, e.start) + 1, f" (byte 0x{data[e.start]:02x} at byte {e.start - line_start + 1} of the line)"
+
+def _parse_line(raw: bytes):
+    "One JSON Lines line as JSON, or a `_BadRow` saying why it is not."
+    try: return _loads(raw.decode("utf-8").rstrip())  # without its line ending, which would move the error's column
+    except UnicodeDecodeError as e: return _BadRow("not UTF-8", _utf8_error(raw, e)[1])
+    except json.JSONDecodeError as e: return _BadRow("malformed JSON", f" ({e.msg} at column {e.colno})")
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, int, object]]:
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip(): continue
-            try: yield f"line {n}", n - 1, json.loads(line)
-            except json.JSONDecodeError as e: yield f"line {n}", n - 1, _BadRow("malformed JSON", f" ({e.msg} at column {e.colno})")
+    "Rows of a JSON Lines file, one per line that is not blank; a file without any raises."
+    rows = 0
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            if not raw.strip(): continue
+            rows += 1
+            yield f"line {n}", n - 1, _parse_line(raw)
+    if not rows: raise DataError(f"{path}: no rows, the file is empty")
+
+def _json_array(path: Path) -> list:
+    "The rows of a file holding one JSON array; a file that is not UTF-8, not JSON, not an array or empty raises."
+    data = path.read_bytes()
+    try: text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line, detail = _utf8_error(data, e)
+        raise DataError(f"{path}, line {line}: not UTF-8{detail}") from None
+    if not text.strip(): raise DataError(f"{path}: no rows, the file is empty")
+    try: rows = _loads(text)
+    except json.JSONDecodeError as e: raise DataError(f"{path}, line {e.lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(rows, list): raise DataError(f"{path}: expected a JSON array of rows, got {_shown(rows)}")
+    if not rows: raise DataError(f"{path}: no rows, the JSON array is empty")
+    return rows
 
 def _json_rows(path: Path) -> Iterator[tuple[str, int, object]]:
-    "Rows of a file holding one JSON array; a malformed file cannot be read in part, so it always raises."
-    try: rows = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e: raise DataError(f"{path}, line {e.lineno}: malformed JSON ({e.msg})") from None
-    if not isinstance(rows, list): raise DataError(f"{path}: expected a JSON array of rows, got {type(rows).__name__}")
-    for i, row in enumerate(rows): yield f"item {i + 1}", i, row
+    for i, row in enumerate(_json_array(path)): yield f"item {i}", i, row
 
 # %% ../nbs/01_data.ipynb #82b4bc30
 @dataclass
@@ -204,21 +315,35 @@ class LoadReport:
     rows: int = 0                                                 # rows read, good and bad
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, reason)
 
+    @property
+    def by_reason(self) -> dict[str, int]:
+        "How many rows were skipped for each reason, the most frequent first."
+        return dict(Counter(reason for _, reason in self.skipped).most_common())
+
     def __str__(self):
         if not self.skipped: return f"read {self.rows} rows from {self.origin}"
         shown = ", ".join(f"{where} ({reason})" for where, reason in self.skipped[:10])
         more = f" and {len(self.skipped) - 10} more" if len(self.skipped) > 10 else ""
-        return f"skipped {len(self.skipped)} of {self.rows} rows in {self.origin}: {shown}{more}"
+        counts = ", ".join(f"{n} {reason}" for reason, n in self.by_reason.items())
+        return f"skipped {len(self.skipped)} of {self.rows} rows in {self.origin}: {shown}{more}; by reason: {counts}"
 
-def _to_records(rows: Iterable, to_record: Callable, source: str, origin: str,
+def _record(row, index: int, to_record: Callable, source: str) -> Record:
+    if isinstance(row, _BadRow): raise row  # the reader could not parse it
+    if not isinstance(row, dict): raise _BadRow("not a JSON object", f": {_shown(row)}")
+    return to_record(row, index, source)
+
+def _to_records(rows: Iterable, to_record: Callable, id_field: str | None, source: str, origin: str,
                 on_error: str, limit: int | None) -> tuple[list[Record], LoadReport]:
-    records, report = [], LoadReport(origin)
+    records, report, first_at = [], LoadReport(origin), {}  # first_at: id -> where it was first read
     for where, index, row in rows:
         if limit is not None and len(records) >= limit: break
         report.rows += 1
         try:
-            if isinstance(row, _BadRow): raise row
-            records.append(to_record(row, index, source))
+            record = _record(row, index, to_record, source)
+            if record.id in first_at:
+                raise _BadRow(f"duplicate id in field {id_field!r}", f": {record.id!r}, first at {first_at[record.id]}")
+            first_at[record.id] = where
+            records.append(record)
         except _BadRow as e:
             if on_error == "raise": raise DataError(f"{origin}, {where}: {e.reason}{e.detail}") from None
             report.skipped.append((where, e.reason))
@@ -252,8 +377,9 @@ def load_benchmark(name: str, split: str | None = None, limit: int | None = None
                    data_dir: Path | str | None = None, on_error: str = "raise", report: bool = False):
     """The problems of benchmark `name` (gsm8k, math500, svamp, multiarith, aime24), `split` (default "test"),
     at most `limit` of them, in file order. Reads the first local file found (only `data_dir` if given,
-    else `data_dirs()`), else the Hugging Face Hub. `on_error`: "raise" on a bad row, or "skip" it.
-    With `report=True` returns `(records, LoadReport)`."""
+    else `data_dirs()`), else the Hugging Face Hub. `on_error`: "raise" a `DataError` at the first bad row, or
+    "skip" bad rows; a file that cannot be read at all, or holds no rows, raises either way. With `report=True`
+    returns `(records, LoadReport)`, the report counting skipped rows by reason."""
     if name not in BENCHMARKS: raise ValueError(f"unknown benchmark {name!r}; choose one of {sorted(BENCHMARKS)}")
     bench, split = BENCHMARKS[name], split or "test"
     if split not in bench.files: raise ValueError(f"{name} has no split {split!r}; choose one of {sorted(bench.files)}")
@@ -263,11 +389,12 @@ def load_benchmark(name: str, split: str | None = None, limit: int | None = None
     path = next((d / bench.files[split] for d in dirs if (d / bench.files[split]).is_file()), None)
     if path is not None:
         rows = (_json_rows if path.suffix == ".json" else _jsonl_rows)(path)
-        records, rep = _to_records(rows, bench.to_record, source, str(path), on_error, limit)
+        records, rep = _to_records(rows, bench.to_record, bench.id_field, source, str(path), on_error, limit)
     elif _hub_offline():
         raise _not_found(name, split, bench, dirs, "HF_HUB_OFFLINE is set, so the Hugging Face Hub was not tried")
     else:
         try: rows = list(_hub_rows(bench, split))
         except Exception as e: raise _not_found(name, split, bench, dirs, f"the Hugging Face Hub failed ({type(e).__name__}: {e})") from e
-        records, rep = _to_records(rows, bench.hub_to_record or bench.to_record, source, f"hub:{bench.hub_id}", on_error, limit)
+        records, rep = _to_records(rows, bench.hub_to_record or bench.to_record, bench.id_field, source, f"hub:{bench.hub_id}",
+                                   on_error, limit)
     return (records, rep) if report else records
