@@ -14,12 +14,13 @@ import torch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['PREFIX_PLACEMENTS', 'PRESET_NAMES', 'PRESETS', 'SSAEConfig', 'TrainConfig', 'Preset', 'get_preset', 'pick_device',
-           'cpu_has_bf16', 'pick_dtype', 'autocast', 'seed_everything', 'project_root', 'run_dir', 'figures_dir',
-           'atomic_path', 'atomic_write_text', 'save_json', 'load_json', 'progress']
+__all__ = ['PREFIX_PLACEMENTS', 'ACTIVATIONS', 'PRESET_NAMES', 'PRESETS', 'SSAEConfig', 'TrainConfig', 'Preset', 'get_preset',
+           'pick_device', 'cpu_has_bf16', 'pick_dtype', 'autocast', 'seed_everything', 'project_root', 'run_dir',
+           'figures_dir', 'atomic_path', 'atomic_write_text', 'save_json', 'load_json', 'progress']
 
 # %% ../nbs/00_core.ipynb #811bbdde
 PREFIX_PLACEMENTS = ("start", "after_sep")
+ACTIVATIONS = ("relu", "topk")
 
 @dataclass
 class SSAEConfig:
@@ -31,6 +32,9 @@ class SSAEConfig:
     encoder_layer: int | None = None  # read the state after this many layers (None: all, the last layer)
     freeze_encoder: bool = False      # frozen: no gradients; states can then be cached on disk
     freeze_decoder: bool = False      # frozen: gradients still flow through it to the prefix
+    standardize: bool = False         # standardise the encoder state per dimension (mean/std of the training states) before the dictionary
+    activation: str = "relu"          # "relu" (the paper: ReLU, L2 norm, adaptive L1) or "topk" (keep the `topk` largest, Gao et al. 2024)
+    topk: int = 16                    # active dimensions per step with activation="topk"
     decoder_lora_rank: int = 0        # > 0: LoRA adapters of this rank on the decoder's attention, trained (its weights stay as frozen)
     freeze_prior_encoder: bool = True # phase 2: freeze the context encoder of the prior (only its two MLPs learn)
     noise_std: float = 0.01           # Gaussian noise added to z_hat in training
@@ -44,6 +48,8 @@ class SSAEConfig:
     def __post_init__(self):
         if self.prefix_at not in PREFIX_PLACEMENTS: raise ValueError(f"SSAEConfig.prefix_at must be one of {PREFIX_PLACEMENTS}, got {self.prefix_at!r}")
         if self.expansion < 1 or self.n_prefix < 1: raise ValueError("SSAEConfig.expansion and n_prefix must be >= 1")
+        if self.activation not in ACTIVATIONS: raise ValueError(f"SSAEConfig.activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.topk < 1: raise ValueError(f"SSAEConfig.topk must be >= 1, got {self.topk}")
         if self.decoder_lora_rank < 0: raise ValueError(f"SSAEConfig.decoder_lora_rank must be >= 0, got {self.decoder_lora_rank}")
         if not 0 <= self.step_dropout < 1: raise ValueError(f"SSAEConfig.step_dropout must be in [0, 1), got {self.step_dropout}")
 
@@ -76,10 +82,15 @@ class TrainConfig:
     sparsity_max: float = 0.1
     sparsity_anneal_from: float | None = None  # start target (denser), annealed linearly to sparsity_target
     sparsity_anneal_updates: int = 0
+    sparsity_gain: float | None = None  # set: adapt by (mean ||z_hat||_1 / target) ** gain instead of the fixed up/down factors
+    sparse_lr_scale: float = 1.0        # learning rate of the dictionary (sparse layer), relative to `lr`
+    null_lr_scale: float = 1.0          # learning rate of the constant-prefix baseline, relative to `lr`
+    resample_every: int = 0             # > 0: every this many updates, re-initialise dictionary units silent since the last check
 
     def __post_init__(self):
         for f in ("updates", "batch_size", "grad_accum", "eval_every", "ckpt_every", "sparsity_every"):
             if getattr(self, f) < 1: raise ValueError(f"TrainConfig.{f} must be >= 1, got {getattr(self, f)}")
+        if self.resample_every < 0: raise ValueError(f"TrainConfig.resample_every must be >= 0, got {self.resample_every}")
         if not 0 < self.min_lr <= self.lr: raise ValueError(f"TrainConfig needs 0 < min_lr <= lr, got {self.min_lr}, {self.lr}")
 
 # %% ../nbs/00_core.ipynb #7750976e

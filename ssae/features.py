@@ -17,14 +17,14 @@ from .core import Preset, atomic_path, autocast, atomic_write_text, get_preset, 
 from .data import load_benchmark
 from .judge import APIJudge, Judge, JudgeItem, JudgmentCache, LocalJudge, MathJudge, NumericJudge, cached_judge
 from .models import chat_prompt_ids, load_lm, load_tokenizer
-from .segment import STEP_JOINER, StepExample, benchmark_step_examples, bucket_batches, left_pad, tokenize_steps
-from .ssae import SSAE, blank_token_mask, generate_from_latent, greedy_decode, load_ssae, stop_token_mask
+from .segment import STEP_JOINER, StepExample, benchmark_step_examples, left_pad, tokenize_steps
+from .ssae import SSAE, blank_token_mask, first_line, greedy_decode, load_ssae, reconstruct, stop_token_mask
 from .train import StepSplit, _fingerprint, default_checkpoint, encode_split
 
 # %% auto #0
 __all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'FEATURE_KEYS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'FeatureConfig',
            'feature_config', 'Benchmark', 'EvalSet', 'eval_set', 'token_targets', 'ssae_features', 'chunked',
-           'first_line', 'reconstruct_steps', 'next_step_prompt', 'shared_prompts', 'sample_next_steps', 'logic_judge',
+           'reconstruct_steps', 'next_step_prompt', 'shared_prompts', 'sample_next_steps', 'logic_judge',
            'correctness_labels', 'logic_subsample', 'logic_labels', 'StepFeatures', 'file_sha', 'feature_dir',
            'load_step_features', 'step_features', 'label_counts_of']
 
@@ -100,27 +100,13 @@ def chunked(folder: Path, n: int, chunk: int, make, desc: str) -> list:
         out += load_json(path)
     return out
 
-def _by_length(indices: list[int], lengths: list[int], batch_size: int) -> list[list[int]]:
-    "`indices` in batches of similar `lengths` (one per index, deterministic)."
-    return [[indices[i] for i in b] for b in bucket_batches(lengths, batch_size, seed=0, shuffle=False)]
-
-def first_line(text: str) -> str:
-    "A generated step: its first line that is not blank, stripped."
-    return next((line.strip() for line in text.split("\n") if line.strip()), "")
-
 # %% ../nbs/07_features.ipynb #acff07c9
 @torch.no_grad()
 def reconstruct_steps(model: SSAE, tokenizer, split: StepSplit, z_hat: torch.Tensor, indices: list[int], batch_size: int,
                       dtype=torch.float32) -> list[str]:
     "The step decoded greedily from each example's own latent, for the examples at `indices` (in that order), under `dtype` autocast."
-    stop, blank = stop_token_mask(tokenizer, model.decoder.config.vocab_size), blank_token_mask(tokenizer, model.decoder.config.vocab_size)
-    text = {}
-    for b in _by_length(indices, [len(split.steps.ctx_ids[i]) for i in indices], batch_size):
-        with autocast(model.device, dtype):
-            ids = generate_from_latent(model, z_hat[b], [split.steps.ctx_ids[i] for i in b], stop,
-                                       max_new_tokens=split.steps.max_step_tokens, leading=blank)
-        text.update(zip(b, (first_line(tokenizer.decode(t, skip_special_tokens=True)) for t in ids)))
-    return [text[i] for i in indices]
+    return reconstruct(model, tokenizer, [split.steps.ctx_ids[i] for i in indices], z_hat[indices], batch_size,
+                       split.steps.max_step_tokens, dtype)
 
 def next_step_prompt(tokenizer, question: str, example: StepExample) -> list[int]:
     "The base model's prompt for `example`'s step: the question, then the steps before it as the start of the answer."

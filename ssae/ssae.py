@@ -13,13 +13,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from transformers import DynamicCache
 
-from .core import SSAEConfig, atomic_path, save_json, load_json
+from .core import SSAEConfig, atomic_path, autocast, save_json, load_json
 from .models import load_lm, SEP_TOKEN
-from .segment import left_pad
+from .segment import bucket_batches, left_pad
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'insert_prefix', 'SSAE', 'stop_token_mask', 'blank_token_mask', 'greedy_decode',
-           'generate_from_latent', 'ContextPrior', 'trainable_state', 'save_ssae', 'load_ssae']
+__all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'insert_prefix', 'SSAE', 'stop_token_mask', 'blank_token_mask',
+           'greedy_decode', 'generate_from_latent', 'first_line', 'reconstruct', 'ContextPrior', 'trainable_state',
+           'save_ssae', 'load_ssae']
 
 # %% ../nbs/04_ssae.ipynb #d6870581
 def insert_prefix(token_embeds: torch.Tensor, prefix: torch.Tensor, at: torch.Tensor):
@@ -91,6 +92,10 @@ class SSAE(nn.Module):
         self.project = _mlp(m, m, P * d)
         # The context-only baseline: the same decoder with a learned constant prefix.
         self.null_prefix = nn.Parameter(torch.zeros(P, d))
+        # Input standardisation of the encoder state (identity until `standardize_with` fits it). The frozen states
+        # share a large common component; on raw states the L1 penalty and Adam drive every dictionary row along it
+        # and most units die in the first updates (DESIGN section 3).
+        self.register_buffer("h_mean", torch.zeros(d)); self.register_buffer("h_scale", torch.ones(d))
         self._init_new_layers(gen)
 
     @torch.no_grad()
@@ -125,9 +130,20 @@ class SSAE(nn.Module):
         rows = torch.arange(len(batch["last_index"]), device=batch["last_index"].device)
         return out.last_hidden_state[rows, batch["last_index"]]
 
+    @torch.no_grad()
+    def standardize_with(self, states: torch.Tensor) -> None:
+        "Fit the input standardisation, h~ = (h - mean) / std per dimension, on encoder states [N, d] of training steps."
+        states = states.float()
+        self.h_mean.copy_(states.mean(0)); self.h_scale.copy_(states.std(0).clamp_min(1e-6))
+
     def sparse_code(self, h: torch.Tensor) -> torch.Tensor:
-        "z_hat = ReLU(W h + b) / ||.||_2 (fp32, also under autocast: the code and its L1 penalty stay exact), [B, m]."
-        with torch.autocast(h.device.type, enabled=False): z = F.relu(self.sparse(h.float()))
+        """z_hat = act(W h~ + b) / ||.||_2 with h~ the standardised state and act ReLU, or ReLU keeping the `topk` largest
+        (fp32, also under autocast: the code and its L1 penalty stay exact), [B, m]."""
+        with torch.autocast(h.device.type, enabled=False):
+            z = F.relu(self.sparse((h.float() - self.h_mean) / self.h_scale))
+        if self.config.activation == "topk":
+            top = z.topk(min(self.config.topk, z.shape[-1]), dim=-1)
+            z = torch.zeros_like(z).scatter_(-1, top.indices, top.values)
         return z / z.norm(dim=-1, keepdim=True).clamp_min(1e-8)
 
     def prefix(self, z_hat: torch.Tensor) -> torch.Tensor:
@@ -231,15 +247,19 @@ class SSAE(nn.Module):
         noisy = z_hat + self.config.noise_std * torch.randn_like(z_hat) if self.training and self.config.noise_std else z_hat
         dropped = self.step_dropout_mask(batch) if self.training and self.config.step_dropout else None
         out = dict(z_hat=z_hat, l1=z_hat.abs().sum(-1))
-        if self.shares_context:
-            prefixes = [self.prefix(noisy)] + ([self.null_prefix.expand(len(z_hat), -1, -1)] if with_null else [])
-            results = self.shared_context_nll(prefixes, batch, dropped)
-            out["nll"], out["n_tokens"] = results[0]
-            if with_null: out["null_nll"] = results[1][0]
-            return out
-        out["nll"], out["n_tokens"] = self.decoder_nll(self.prefix(noisy), batch, dropped)
-        if with_null: out["null_nll"] = self.null_nll(batch, dropped)[0]
+        results = self.prefix_nlls([self.prefix(noisy)], batch, dropped, with_null)
+        out["nll"], out["n_tokens"] = results[0]
+        if with_null: out["null_nll"] = results[1][0]
         return out
+
+    def prefix_nlls(self, prefixes: list[torch.Tensor], batch: dict, dropped: torch.Tensor | None = None,
+                    with_null: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-row (NLL, scored tokens) of the step under each of `prefixes` and then, if `with_null`, under the
+        learned constant prefix; one shared context pass for all of them when `shares_context`."""
+        if self.shares_context:
+            null = [self.null_prefix.expand(len(batch["input_ids"]), -1, -1)] if with_null else []
+            return self.shared_context_nll([*prefixes, *null], batch, dropped)
+        return [self.decoder_nll(p, batch, dropped) for p in prefixes] + ([self.null_nll(batch, dropped)] if with_null else [])
 
 # %% ../nbs/04_ssae.ipynb #ba7bc1d8
 def _vocabulary_mask(tokenizer, vocab_size: int, holds) -> torch.Tensor:
@@ -329,6 +349,24 @@ def generate_from_latent(model: SSAE, z_hat: torch.Tensor, ctx_ids: list[list[in
     embeds, attn = _prompt(model, model.prefix(z_hat.to(model.device)), ctx_ids)
     return greedy_decode(model.decoder, embeds, attn, stop, max_new_tokens, use_cache, leading=leading)
 
+# %% ../nbs/04_ssae.ipynb #b649bdb9
+def first_line(text: str) -> str:
+    "A generated step: its first line that is not blank, stripped."
+    return next((line.strip() for line in text.split("\n") if line.strip()), "")
+
+@torch.no_grad()
+def reconstruct(model: SSAE, tokenizer, ctx_ids: list[list[int]], z_hat: torch.Tensor, batch_size: int, max_new_tokens: int,
+                dtype=torch.float32) -> list[str]:
+    """The step decoded greedily from each row's latent `z_hat[i]` under its context `ctx_ids[i]` (rows of similar context
+    length share a batch), stopping at eos or at a line break after the step's first word, under `dtype` autocast."""
+    stop, blank = stop_token_mask(tokenizer, model.decoder.config.vocab_size), blank_token_mask(tokenizer, model.decoder.config.vocab_size)
+    text = {}
+    for b in bucket_batches([len(c) for c in ctx_ids], batch_size, seed=0, shuffle=False):
+        with autocast(model.device, dtype):
+            ids = generate_from_latent(model, z_hat[b], [ctx_ids[i] for i in b], stop, max_new_tokens=max_new_tokens, leading=blank)
+        text.update(zip(b, (first_line(tokenizer.decode(t, skip_special_tokens=True)) for t in ids)))
+    return [text[i] for i in range(len(ctx_ids))]
+
 # %% ../nbs/04_ssae.ipynb #5c544246
 class ContextPrior(nn.Module):
     "p(z_hat | context): a diagonal Gaussian predicted from the context encoder's `<sep>` state."
@@ -372,9 +410,12 @@ class ContextPrior(nn.Module):
 # %% ../nbs/04_ssae.ipynb #ca27c249
 CHECKPOINT_FORMAT = 1
 
+STANDARDIZATION = ("h_mean", "h_scale")   # the SSAE's own buffers: part of what a checkpoint must restore
+
 def trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    "Every parameter that is not a frozen base-model weight (tied weights once)."
-    return {n: p.detach().contiguous() for n, p in module.named_parameters() if p.requires_grad}
+    "Every parameter that is not a frozen base-model weight (tied weights once), and the input standardisation."
+    state = {n: p.detach().contiguous() for n, p in module.named_parameters() if p.requires_grad}
+    return state | {n: b.detach().contiguous() for n, b in module.named_buffers() if n in STANDARDIZATION}
 
 def save_ssae(folder: Path | str, model: SSAE, prior: ContextPrior | None = None, extra: dict | None = None) -> Path:
     "Write `model` (and `prior`) to `folder` as safetensors + `config.json`, each file atomically."
@@ -388,9 +429,14 @@ def save_ssae(folder: Path | str, model: SSAE, prior: ContextPrior | None = None
     return folder
 
 def _load_weights(module: nn.Module, path: Path) -> None:
-    weights = load_file(str(path), device=str(next(module.parameters()).device))
+    try: weights = load_file(str(path), device=str(next(module.parameters()).device))
+    except Exception as e:   # safetensors raises its own error type for a truncated or damaged file
+        raise ValueError(f"{path}: cannot read the weights ({e}); the file is truncated or damaged: "
+                         "restore it (git checkout for a shipped checkpoint) or retrain") from e
     missing, unexpected = module.load_state_dict(weights, strict=False)
     expected = set(trainable_state(module))
+    # Checkpoints written before input standardisation existed hold no buffers: identity, as they were trained.
+    if not getattr(getattr(module, "config", None), "standardize", True): expected -= set(STANDARDIZATION)
     if unexpected or expected - set(weights):
         raise ValueError(f"{path}: weights do not match the architecture in config.json "
                          f"(missing {sorted(expected - set(weights))[:5]}, unexpected {unexpected[:5]})")

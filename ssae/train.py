@@ -16,17 +16,18 @@ from safetensors.torch import load_file, save_file
 
 from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, figures_dir, get_preset, load_json, pick_device,
                        pick_dtype, progress, project_root, run_dir, save_json, seed_everything)
-from .data import load_benchmark
+from .data import answers_equal, last_number, load_benchmark
 from .models import load_tokenizer
 from .segment import TokenizedSteps, benchmark_step_examples, bucket_batches, tokenize_steps
-from .ssae import SSAE, ContextPrior, save_ssae, trainable_state
+from .ssae import SSAE, ContextPrior, reconstruct, save_ssae, trainable_state
 
 # %% auto #0
-__all__ = ['METRIC_KEYS', 'CPU_ABLATIONS', 'ABLATION_COLUMNS', 'StepSplit', 'split_problems', 'gsm8k_splits', 'encode_split',
-           'state_cache_dir', 'lr_at', 'SparsityController', 'Phase1', 'eval_indices', 'evaluate_ssae', 'Phase2',
-           'MetricsLog', 'train', 'init_distributed', 'frozen_codes', 'train_ssae', 'write_metrics_report',
-           'shipped_checkpoint', 'default_checkpoint', 'ship_checkpoint', 'main', 'run_ablation',
-           'write_ablation_report']
+__all__ = ['METRIC_KEYS', 'PRIOR_KEYS', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS', 'StepSplit', 'split_problems',
+           'gsm8k_splits', 'encode_split', 'state_cache_dir', 'lr_at', 'SparsityController', 'Phase1',
+           'resample_dead_units', 'eval_indices', 'shuffle_partners', 'code_usage', 'evaluate_ssae', 'Phase2',
+           'MetricsLog', 'train', 'init_distributed', 'frozen_codes', 'training_states', 'reconstruction_rate',
+           'prior_report', 'train_ssae', 'write_metrics_report', 'shipped_checkpoint', 'default_checkpoint',
+           'ship_checkpoint', 'main', 'run_ablation', 'write_ablation_report']
 
 # %% ../nbs/05_train.ipynb #3b8d48eb
 @dataclass
@@ -85,10 +86,11 @@ def encode_split(encoder: torch.nn.Module, split: StepSplit, cache: Path, batch_
         parts.append(load_file(str(path)))
     return {k: torch.cat([p[k] for p in parts]) for k in ("h_step", "h_ctx")}
 
-def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit) -> Path:
-    "Where the cached states of `split` under `model`'s encoder live (a hash of what they depend on)."
+def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.dtype) -> Path:
+    """Where the cached states of `split` under `model`'s encoder live: a hash of everything they depend on, the
+    autocast dtype included (bf16 and fp32 states differ by about 1e-2, so one must never be read as the other)."""
     key = _fingerprint(model.config.base_model, model.config.encoder_layer, split.steps.max_context_tokens,
-                       split.steps.max_step_tokens, split.problem_ids)
+                       split.steps.max_step_tokens, split.problem_ids, str(dtype))
     return run_dir(preset, "cache", f"states-{split.name}-{key}")
 
 # %% ../nbs/05_train.ipynb #7542f421
@@ -112,7 +114,9 @@ class SparsityController:
         "Record one update's mean ||z_hat||_1; adapt the weight every `sparsity_every` updates."
         self.total += l1; self.count += 1
         if self.count < self.cfg.sparsity_every: return
-        factor = self.cfg.sparsity_up if self.total / self.count > self.target(update) else self.cfg.sparsity_down
+        mean, target = self.total / self.count, self.target(update)
+        if self.cfg.sparsity_gain is not None: factor = (mean / target) ** self.cfg.sparsity_gain   # moves faster the further off
+        else: factor = self.cfg.sparsity_up if mean > target else self.cfg.sparsity_down
         self.weight = min(max(self.weight * factor, self.cfg.sparsity_min), self.cfg.sparsity_max)
         self.total, self.count = 0.0, 0
 
@@ -124,20 +128,42 @@ def _rows(states: dict | None, split: str, key: str, idx, device):
     return None if states is None else states[split][key][idx].to(device)
 
 class Phase1:
-    "SSAE training: step NLL + constant-prefix baseline NLL + adaptive weight * ||z_hat||_1."
+    "SSAE training: step NLL + constant-prefix baseline NLL + adaptive weight * ||z_hat||_1 (ReLU codes only)."
     name = "phase1"
     def __init__(self, model: SSAE, cfg: TrainConfig, states: dict | None = None):
         self.module, self.cfg, self.states = model, cfg, states   # states: split name -> cached h_step/h_ctx
         self.controller = SparsityController(cfg)
+        self.fired = torch.zeros(model.config.width, dtype=torch.bool)   # units active since the last resampling check
+        self.recent_h: torch.Tensor | None = None                        # the last batch's states: where dead units restart
+
+    def param_groups(self) -> list[dict]:
+        "The dictionary, the constant-prefix baseline and the rest, each at its own learning-rate scale."
+        m, c = self.module, self.cfg
+        special = {id(p) for p in (m.sparse.weight, m.sparse.bias, m.null_prefix)}
+        rest = [p for p in m.parameters() if p.requires_grad and id(p) not in special]
+        return [dict(params=[m.sparse.weight, m.sparse.bias], lr_scale=c.sparse_lr_scale),
+                dict(params=[m.null_prefix], lr_scale=c.null_lr_scale), dict(params=rest, lr_scale=1.0)]
 
     def loss(self, wrapped, split: StepSplit, idx: list[int], device) -> tuple[torch.Tensor, dict]:
         batch = {k: v.to(device) for k, v in split.steps.batch(idx).items()}
-        out = wrapped(batch, h=_rows(self.states, split.name, "h_step", idx, device))
+        h = _rows(self.states, split.name, "h_step", idx, device)
+        if h is None: h = self.module.encoder_states(batch)
+        out = wrapped(batch, h=h)
+        self.fired |= (out["z_hat"] > 0).any(0).cpu()
+        self.recent_h = h.detach().float()
         n_tokens = out["n_tokens"].sum()
         nll, null, l1 = out["nll"].sum() / n_tokens, out["null_nll"].sum() / n_tokens, out["l1"].mean()
-        return nll + null + self.controller.weight * l1, dict(nll=nll.item(), null_nll=null.item(), l1=l1.item())
+        # TopK fixes the sparsity itself; the penalty would only shrink the kept values toward one dimension.
+        penalty = self.controller.weight * l1 if self.module.config.activation == "relu" else 0.0
+        return nll + null + penalty, dict(nll=nll.item(), null_nll=null.item(), l1=l1.item())
 
-    def after_update(self, stats: dict, update: int) -> None: self.controller.observe(stats["l1"], update)
+    def after_update(self, stats: dict, update: int, opt: torch.optim.Optimizer) -> None:
+        self.controller.observe(stats["l1"], update)
+        if self.cfg.resample_every and (update + 1) % self.cfg.resample_every == 0:
+            fired = self.fired.clone()
+            if _dist()[1] > 1: dist.all_reduce(fired, op=dist.ReduceOp.MAX)   # silent on every rank, not just here
+            resample_dead_units(self.module, ~fired, self.recent_h, opt, seed=self.cfg.seed * 7919 + update)
+            self.fired.zero_()
 
     def log_fields(self, update: int) -> dict:
         return dict(sparsity_weight=self.controller.weight, sparsity_target=self.controller.target(update))
@@ -145,8 +171,33 @@ class Phase1:
     def evaluate(self, split: StepSplit, batch_size: int, device, dtype, limit: int | None = None) -> dict:
         return evaluate_ssae(self.module, split, self.states, batch_size, device, dtype, limit)
 
-    def state_dict(self) -> dict: return dict(controller=self.controller.state_dict())
-    def load_state_dict(self, d: dict) -> None: self.controller.load_state_dict(d["controller"])
+    def state_dict(self) -> dict: return dict(controller=self.controller.state_dict(), fired=self.fired.tolist())
+    def load_state_dict(self, d: dict) -> None:
+        self.controller.load_state_dict(d["controller"])
+        if "fired" in d: self.fired = torch.tensor(d["fired"], dtype=torch.bool)
+
+# %% ../nbs/05_train.ipynb #7c5ea89c
+@torch.no_grad()
+def resample_dead_units(model: SSAE, dead: torch.Tensor, states: torch.Tensor, opt: torch.optim.Optimizer, seed: int) -> int:
+    """Restart the dictionary units in `dead` [m] (after "Towards Monosemanticity", Anthropic 2023): each gets the
+    standardised direction of a random state of `states` [B, d] (so it fires on inputs like that one), at the mean
+    norm of the live rows, bias 0, a fresh input column in the projection, and its Adam moments cleared."""
+    idx = dead.nonzero()[:, 0].to(model.sparse.weight.device)
+    if len(idx) == 0 or states is None: return 0
+    gen = torch.Generator().manual_seed(seed)   # the same on every rank, so the weights stay in sync
+    x = (states.float() - model.h_mean) / model.h_scale
+    picks = x[torch.randint(len(x), (len(idx),), generator=gen).to(x.device)]
+    live = ~dead.to(idx.device)
+    norm = model.sparse.weight[live].norm(dim=1).mean() if live.any() else model.sparse.weight.norm(dim=1).mean()
+    model.sparse.weight[idx] = picks / picks.norm(dim=1, keepdim=True).clamp_min(1e-8) * norm
+    model.sparse.bias[idx] = 0.0
+    bound = 1 / math.sqrt(model.project[0].in_features)
+    fresh = torch.rand(model.project[0].out_features, len(idx), generator=gen) * 2 * bound - bound
+    model.project[0].weight[:, idx] = fresh.to(model.project[0].weight)
+    for p, rows in ((model.sparse.weight, (idx,)), (model.sparse.bias, (idx,)), (model.project[0].weight, (slice(None), idx))):
+        for moment in ("exp_avg", "exp_avg_sq"):
+            if moment in opt.state.get(p, {}): opt.state[p][moment][rows] = 0.0
+    return len(idx)
 
 # %% ../nbs/05_train.ipynb #b47c2086
 def _dist() -> tuple[int, int]:
@@ -157,31 +208,43 @@ def eval_indices(n: int, limit: int | None, seed: int = 0) -> list[int]:
     if limit is None or limit >= n: return list(range(n))
     return sorted(np.random.default_rng(seed).permutation(n)[:limit].tolist())
 
+def shuffle_partners(n: int, seed: int = 0) -> list[int]:
+    "For each of `n` items another item (a seeded random cycle through all of them; n >= 2), whose code it borrows."
+    order = np.random.default_rng(seed).permutation(n)
+    partner = np.empty(n, dtype=int); partner[order] = np.roll(order, -1)
+    return partner.tolist()
+
+def code_usage(codes: torch.Tensor) -> dict:
+    "How a set of codes [N, m] uses the dictionary: L0 and L1 per step, dead and live units, mass in the 10 most used units."
+    active, mass = codes > 0, codes.sum(0)
+    return dict(l0=active.sum(1).float().mean().item(), l1=codes.sum(1).mean().item(),
+                dead_fraction=1 - active.any(0).float().mean().item(), live_dims=int(active.any(0).sum()),
+                top10_mass=(mass.topk(min(10, len(mass))).values.sum() / mass.sum().clamp_min(1e-12)).item())
+
 @torch.no_grad()
 def evaluate_ssae(model: SSAE, split: StepSplit, states: dict | None, batch_size: int, device, dtype,
                   limit: int | None = None) -> dict:
-    "Held-out phase-1 metrics of `model` on `split` (sharded over processes)."
+    """Held-out phase-1 metrics of `model` on `split` (NLL passes sharded over processes). Each step is scored with its
+    own code, with the code of another step (`shuffle_partners`) and with the constant prefix, in one decoder pass."""
     rank, world = _dist()
-    was_training = model.training; model.eval()
+    was_training = model.training
     idx = eval_indices(len(split), limit)
+    codes = frozen_codes(model, split, states, batch_size, device, dtype, rows=idx)   # sets eval mode
+    partner = shuffle_partners(len(idx))
     batches = bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False)
-    sums = torch.zeros(6, dtype=torch.float64)   # nll, null nll, tokens, steps, l1, l0
-    active = torch.zeros(model.config.width, dtype=torch.int32)
+    sums = torch.zeros(5, dtype=torch.float64)   # nll with own codes, with shuffled codes, with the constant prefix, tokens, steps
     for b in batches[rank::world]:
-        rows = [idx[i] for i in b]
-        batch = {k: v.to(device) for k, v in split.steps.batch(rows).items()}
+        batch = {k: v.to(device) for k, v in split.steps.batch([idx[i] for i in b]).items()}
+        own, other = codes[b].to(device), codes[[partner[i] for i in b]].to(device)
         with autocast(device, dtype):
-            out = model(batch, h=_rows(states, split.name, "h_step", rows, device))
-        z = out["z_hat"].float().cpu()
-        sums += torch.tensor([out["nll"].sum().item(), out["null_nll"].sum().item(), out["n_tokens"].sum().item(),
-                              len(rows), out["l1"].sum().item(), (z > 0).sum().item()], dtype=torch.float64)
-        active |= (z > 0).any(0).int()
-    if world > 1: dist.all_reduce(sums); dist.all_reduce(active, op=dist.ReduceOp.MAX)
+            (nll, n), (shuffled, _), (null, _) = model.prefix_nlls([model.prefix(own), model.prefix(other)], batch)
+        sums += torch.tensor([nll.sum().item(), shuffled.sum().item(), null.sum().item(), n.sum().item(), len(b)], dtype=torch.float64)
+    if world > 1: dist.all_reduce(sums)
     model.train(was_training)
-    nll, null, tokens, steps, l1, l0 = sums.tolist()
-    return dict(nll_latent=nll / tokens, nll_context_only=null / tokens, info_nats=(null - nll) / steps,
-                nll_reduction=1 - nll / null, l0=l0 / steps, l1=l1 / steps,
-                dead_fraction=1 - active.float().mean().item(), n_eval_steps=int(steps))
+    nll, shuffled, null, tokens, steps = sums.tolist()
+    return dict(nll_latent=nll / tokens, nll_shuffled=shuffled / tokens, nll_context_only=null / tokens,
+                info_nats=(null - nll) / steps, info_shuffled_nats=(shuffled - nll) / steps, nll_reduction=1 - nll / null,
+                **code_usage(codes), n_eval_steps=int(steps))
 
 # %% ../nbs/05_train.ipynb #19c2ecaf
 class Phase2:
@@ -190,17 +253,22 @@ class Phase2:
     def __init__(self, prior: ContextPrior, targets: dict, states: dict | None = None):
         self.module, self.targets, self.states = prior, targets, states   # targets: split name -> z_hat [N, m]
 
-    def _nll(self, model, split: StepSplit, idx: list[int], device) -> torch.Tensor:
+    def moments(self, model, split: StepSplit, idx: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:
+        "The prior's (mean, log-variance) for the steps `idx` of `split`, from cached context states when there are some."
         h = _rows(self.states, split.name, "h_ctx", idx, device)
         batch = None if h is not None else {k: v.to(device) for k, v in split.steps.batch(idx).items()}
-        mean, logvar = model(batch, h_ctx=h)
+        return model(batch, h_ctx=h)
+
+    def _nll(self, model, split: StepSplit, idx: list[int], device) -> torch.Tensor:
+        mean, logvar = self.moments(model, split, idx, device)
         return ContextPrior.nll(mean.float(), logvar.float(), self.targets[split.name][idx].to(device))
 
     def loss(self, wrapped, split: StepSplit, idx: list[int], device):
         nll = self._nll(wrapped, split, idx, device).mean()
         return nll, dict(prior_nll=nll.item())
 
-    def after_update(self, stats: dict, update: int) -> None: pass
+    def param_groups(self) -> list[dict]: return [dict(params=[p for p in self.module.parameters() if p.requires_grad], lr_scale=1.0)]
+    def after_update(self, stats: dict, update: int, opt) -> None: pass
     def log_fields(self, update: int) -> dict: return {}
 
     @torch.no_grad()
@@ -272,8 +340,9 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
     rank, world = _dist()
     out.mkdir(parents=True, exist_ok=True)
     module = task.module
-    params = [p for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    groups = task.param_groups()
+    params = [p for g in groups for p in g["params"]]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     ckpt = out / "checkpoint.pt"
     start = _restore(ckpt, module, opt, task) if ckpt.exists() else 0
     wrapped = torch.nn.parallel.DistributedDataParallel(module) if world > 1 else module
@@ -289,7 +358,7 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
     t0, running, n_running, last = time.time(), {}, 0, {}   # running: sums of training stats since the last evaluation
     for update in progress(range(start, cfg.updates), desc=task.name, initial=start, total=cfg.updates, disable=rank > 0):
         seed_everything((cfg.seed * 1_000_003 + update) * 101 + rank)
-        for g in opt.param_groups: g["lr"] = lr_at(update, cfg)
+        for g in opt.param_groups: g["lr"] = lr_at(update, cfg) * g["lr_scale"]
         module.train()
         stats = {}
         for k in range(cfg.grad_accum):
@@ -306,7 +375,7 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
             raise FloatingPointError(f"{task.name}: non-finite gradient at update {update + 1}; stopped. The last good checkpoint is kept: {ckpt}")
         opt.step(); opt.zero_grad(set_to_none=True)
         stats = _mean_over_ranks(stats)
-        task.after_update(stats, update)
+        task.after_update(stats, update, opt)
         running = {k: running.get(k, 0.0) + v for k, v in stats.items()}
         n_running += 1
         done = update + 1
@@ -334,22 +403,69 @@ def _cached_states(preset: Preset, model: SSAE, splits: dict, device, dtype) -> 
     "Encoder states of every split, computed once on rank 0 and read by all (frozen encoder only)."
     if not model.config.freeze_encoder: return None
     rank, world = _dist()
-    encode = lambda: {n: encode_split(model.encoder, s, state_cache_dir(preset, model, s), device=device, dtype=dtype)
+    encode = lambda: {n: encode_split(model.encoder, s, state_cache_dir(preset, model, s, dtype), device=device, dtype=dtype)
                       for n, s in splits.items()}
     states = encode() if rank == 0 else None
     if world > 1: dist.barrier()
     return states if states is not None else encode()   # the other ranks read what rank 0 wrote
 
 @torch.no_grad()
-def frozen_codes(model: SSAE, split: StepSplit, states: dict | None, batch_size: int, device, dtype) -> torch.Tensor:
-    "z_hat [N, m] of every step of `split` under the (frozen, eval-mode) SSAE."
+def frozen_codes(model: SSAE, split: StepSplit, states: dict | None, batch_size: int, device, dtype,
+                 rows: list[int] | None = None) -> torch.Tensor:
+    "z_hat [len(rows), m] of the steps `rows` (default: all) of `split` under the (frozen, eval-mode) SSAE."
     model.eval()
-    if states is not None: return model.sparse_code(states[split.name]["h_step"].to(device)).cpu()
-    codes = torch.empty(len(split), model.config.width)
-    for b in bucket_batches(split.steps.lengths, batch_size, seed=0, shuffle=False):
-        batch = {k: v.to(device) for k, v in split.steps.batch(b).items()}
+    rows = list(range(len(split))) if rows is None else rows
+    if states is not None: return model.sparse_code(states[split.name]["h_step"][rows].to(device)).cpu()
+    codes = torch.empty(len(rows), model.config.width)
+    for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
+        batch = {k: v.to(device) for k, v in split.steps.batch([rows[i] for i in b]).items()}
         with autocast(device, dtype): codes[b] = model.sparse_code(model.encoder_states(batch)).float().cpu()
     return codes
+
+
+# %% ../nbs/05_train.ipynb #12bad13c
+@torch.no_grad()
+def training_states(model: SSAE, split: StepSplit, states: dict | None, batch_size: int, device, dtype,
+                    limit: int = 4096) -> torch.Tensor:
+    "Encoder states [n, d] of (a seeded subset of at most `limit`) training steps: what the input standardisation is fitted on."
+    rows = eval_indices(len(split), limit)
+    if states is not None: return states[split.name]["h_step"][rows]
+    out = torch.empty(len(rows), model.config.hidden_size)
+    for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
+        batch = {k: v.to(device) for k, v in split.steps.batch([rows[i] for i in b]).items()}
+        with autocast(device, dtype): out[b] = model.encoder_states(batch).float().cpu()
+    return out
+
+def reconstruction_rate(model: SSAE, tokenizer, split: StepSplit, codes: torch.Tensor, batch_size: int, dtype) -> dict:
+    """The share of `split`'s steps with a number whose greedy decoding from their own code `codes` [N, m] ends with the
+    step's last number (the paper's GSM8K correctness rule, applied to reconstructions), and how many steps were scored."""
+    refs = [last_number(tokenizer.decode(ids, skip_special_tokens=True)) for ids in split.steps.step_ids]
+    rows = [i for i, r in enumerate(refs) if r is not None]
+    decoded = reconstruct(model, tokenizer, [split.steps.ctx_ids[i] for i in rows], codes[rows], batch_size,
+                          split.steps.max_step_tokens, dtype)
+    hits = sum(answers_equal(last_number(text), refs[i]) for i, text in zip(rows, decoded))
+    return dict(reconstruction_rate=hits / max(1, len(rows)), n_recon_steps=len(rows))
+
+@torch.no_grad()
+def prior_report(task: Phase2, train_split: StepSplit, val_split: StepSplit, batch_size: int, device, dtype) -> dict:
+    """What the context tells about a step's code: the Gaussian NLL of the validation codes per *live* dimension (active on
+    some training step) under the context prior and under one unconditional Gaussian fitted on the training codes, in nats
+    per dimension, and their difference summed over the live dimensions (nats per step)."""
+    z_train, z_val = task.targets[train_split.name], task.targets[val_split.name]
+    live = (z_train > 0).any(0)
+    mean0, logvar0 = z_train[:, live].mean(0), z_train[:, live].var(0).clamp_min(math.exp(-12)).log()
+    task.module.eval()
+    sums = torch.zeros(2, dtype=torch.float64)   # prior, unconditional: summed over steps and live dimensions
+    for start in range(0, len(z_val), batch_size):
+        rows = list(range(start, min(start + batch_size, len(z_val))))
+        with autocast(device, dtype): mean, logvar = task.moments(task.module, val_split, rows, device)
+        z = z_val[rows][:, live].to(device)
+        per_dim = lambda m, lv: 0.5 * (lv + (z - m) ** 2 * torch.exp(-lv) + math.log(2 * math.pi))
+        sums += torch.tensor([per_dim(mean.float()[:, live], logvar.float()[:, live]).sum().item(),
+                              per_dim(mean0.to(device), logvar0.to(device)).sum().item()], dtype=torch.float64)
+    n, k = len(z_val), int(live.sum())
+    prior, uncond = (sums / (n * max(1, k))).tolist()
+    return dict(prior_nll_live=prior, unconditional_nll_live=uncond, prior_gain_nats=(uncond - prior) * k, live_dims_train=k)
 
 # %% ../nbs/05_train.ipynb #ed68a51d
 def train_ssae(preset: str | Preset, out: Path | None = None, phases: tuple = (1, 2), test: bool = True) -> dict:
@@ -366,8 +482,13 @@ def train_ssae(preset: str | Preset, out: Path | None = None, phases: tuple = (1
     splits = gsm8k_splits(p, tok)
     model = SSAE.from_base(p.ssae_config(), device)
     states = _cached_states(p, model, splits, device, dtype)
+    if model.config.standardize: model.standardize_with(training_states(model, splits["train"], states, p.phase1.batch_size, device, dtype))
     train(Phase1(model, p.phase1, states), splits["train"], splits["val"], p.phase1, out / "phase1", device, dtype)
-    metrics = evaluate_ssae(model, splits["test"], states, p.phase1.batch_size, device, dtype) if test else {}
+    metrics = {}
+    if test:
+        metrics = evaluate_ssae(model, splits["test"], states, p.phase1.batch_size, device, dtype)
+        metrics |= reconstruction_rate(model, tok, splits["test"], frozen_codes(model, splits["test"], states, p.phase1.batch_size, device, dtype),
+                                       p.phase1.batch_size, dtype)
     summary = dict(preset=p.name, base_model=p.base_model, n_train_steps=len(splits["train"]), n_val_steps=len(splits["val"]),
                    world_size=world, ssae=dataclasses.asdict(model.config), phase1=dataclasses.asdict(p.phase1), **metrics)
     prior = None
@@ -377,6 +498,7 @@ def train_ssae(preset: str | Preset, out: Path | None = None, phases: tuple = (1
         targets = {n: frozen_codes(model, splits[n], states, p.phase2.batch_size, device, dtype) for n in ("train", "val")}
         phase2 = Phase2(prior, targets, states if same_states else None)
         summary["prior_nll_val"] = train(phase2, splits["train"], splits["val"], p.phase2, out / "phase2", device, dtype)["prior_nll"]
+        summary |= prior_report(phase2, splits["train"], splits["val"], p.phase2.batch_size, device, dtype)
     summary["seconds"] = round(time.time() - t0, 1)
     summary["rank_param_checksums"] = _rank_checksums(model)
     if rank == 0:
@@ -394,15 +516,17 @@ def _rank_checksums(module) -> list[float]:
     return [t.item() for t in every]
 
 # %% ../nbs/05_train.ipynb #77c5a528
-METRIC_KEYS = ("nll_latent", "nll_context_only", "info_nats", "nll_reduction", "l0", "l1", "dead_fraction",
-               "n_train_steps", "n_eval_steps", "base_model", "seconds")
+METRIC_KEYS = ("nll_latent", "nll_shuffled", "nll_context_only", "nll_reduction", "info_nats", "info_shuffled_nats", "l0", "l1",
+               "dead_fraction", "live_dims", "top10_mass", "reconstruction_rate", "n_recon_steps", "n_train_steps", "n_eval_steps",
+               "base_model", "seconds")
+PRIOR_KEYS = ("prior_nll_val", "prior_nll_live", "unconditional_nll_live", "prior_gain_nats", "live_dims_train")
 
 def write_metrics_report(summary: dict, run: Path, name: str) -> Path:
     "figures/ssae_metrics_<name>.json (held-out metrics) and the phase-1 training curves figure."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     figs = figures_dir()
-    save_json(figs / f"ssae_metrics_{name}.json", {k: summary[k] for k in (*METRIC_KEYS, "prior_nll_val") if k in summary}
+    save_json(figs / f"ssae_metrics_{name}.json", {k: summary[k] for k in (*METRIC_KEYS, *PRIOR_KEYS) if k in summary}
               | dict(ssae=summary["ssae"], phase1=summary["phase1"], eval_split="gsm8k/test"))
     with open(run / "phase1" / "metrics.csv", newline="") as f: rows = list(csv.DictReader(f))
     x = [int(r["update"]) for r in rows]
@@ -469,7 +593,7 @@ def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = (
     summary = train_ssae(p, out, phases=(1,), test=False)
     with open(out / "phase1" / "metrics.csv", newline="") as f: val = list(csv.DictReader(f))[-1]
     row = dict(name=name, overrides=" ".join(overrides), updates=p.phase1.updates,
-               **{f"val_{k}": float(val[f"val_{k}"]) for k in ("nll_latent", "nll_context_only", "info_nats", "nll_reduction", "l0", "l1", "dead_fraction")},
+               **{f"val_{k}": float(val[f"val_{k}"]) for k in ABLATION_METRICS},
                seconds=summary["seconds"])
     save_json(out / "row.json", row)
     return row
@@ -490,8 +614,8 @@ CPU_ABLATIONS = {
     "target6": ("phase1.sparsity_target=6.0",),
 }
 
-ABLATION_COLUMNS = ("name", "overrides", "updates", "val_nll_latent", "val_nll_context_only", "val_nll_reduction",
-                    "val_info_nats", "val_l0", "val_l1", "val_dead_fraction", "seconds")
+ABLATION_METRICS = ("nll_latent", "nll_context_only", "nll_reduction", "info_nats", "info_shuffled_nats", "l0", "l1", "dead_fraction")
+ABLATION_COLUMNS = ("name", "overrides", "updates", *(f"val_{k}" for k in ABLATION_METRICS), "seconds")
 
 def write_ablation_report(rows: list[dict], name: str) -> Path:
     "figures/ssae_ablation_<name>.{csv,md} and the information-vs-L0 figure; returns the Markdown path."
