@@ -241,12 +241,12 @@ class SSAE(nn.Module):
 
     def forward(self, batch: dict, h: torch.Tensor | None = None, with_null: bool = True) -> dict:
         """Phase-1 pass. `h` may be given (cached encoder states, frozen encoder).
-        Returns per-row `nll`, `null_nll`, `n_tokens`, and `z_hat`, `l1` = ||z_hat||_1 per row."""
+        Returns per-row `nll`, `null_nll`, `n_tokens`, and `z_hat`, `l1` = ||z_hat||_1 per row, and the states `h` (detached)."""
         if h is None: h = self.encoder_states(batch)
         z_hat = self.sparse_code(h)
         noisy = z_hat + self.config.noise_std * torch.randn_like(z_hat) if self.training and self.config.noise_std else z_hat
         dropped = self.step_dropout_mask(batch) if self.training and self.config.step_dropout else None
-        out = dict(z_hat=z_hat, l1=z_hat.abs().sum(-1))
+        out = dict(z_hat=z_hat, l1=z_hat.abs().sum(-1), h=h.detach())
         results = self.prefix_nlls([self.prefix(noisy)], batch, dropped, with_null)
         out["nll"], out["n_tokens"] = results[0]
         if with_null: out["null_nll"] = results[1][0]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #b20cc530
 from __future__ import annotations
-import argparse, builtins, csv, dataclasses, hashlib, json, math, os, shutil, time
+import argparse, builtins, csv, dataclasses, hashlib, json, math, os, shutil, time, warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +22,13 @@ from .segment import TokenizedSteps, benchmark_step_examples, bucket_batches, to
 from .ssae import SSAE, ContextPrior, reconstruct, save_ssae, trainable_state
 
 # %% auto #0
-__all__ = ['METRIC_KEYS', 'PRIOR_KEYS', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS', 'StepSplit', 'split_problems',
-           'gsm8k_splits', 'encode_split', 'state_cache_dir', 'lr_at', 'SparsityController', 'Phase1',
-           'resample_dead_units', 'eval_indices', 'shuffle_partners', 'code_usage', 'evaluate_ssae', 'Phase2',
-           'MetricsLog', 'train', 'init_distributed', 'frozen_codes', 'training_states', 'reconstruction_rate',
-           'prior_report', 'train_ssae', 'write_metrics_report', 'shipped_checkpoint', 'default_checkpoint',
-           'ship_checkpoint', 'main', 'run_ablation', 'write_ablation_report']
+__all__ = ['POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS', 'StepSplit',
+           'split_problems', 'eval_indices', 'gsm8k_splits', 'encode_split', 'state_cache_dir', 'pooled_states',
+           'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1', 'resample_dead_units', 'shuffle_partners',
+           'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2', 'MetricsLog', 'train', 'init_distributed',
+           'training_states', 'reconstruction_rate', 'prior_report', 'train_ssae', 'write_metrics_report',
+           'shipped_checkpoint', 'default_checkpoint', 'ship_checkpoint', 'main', 'run_ablation',
+           'write_ablation_report']
 
 # %% ../nbs/05_train.ipynb #3b8d48eb
 @dataclass
@@ -45,6 +46,11 @@ def split_problems(records: list, val_fraction: float, seed: int) -> tuple[list,
     n_val = max(1, round(len(records) * val_fraction))
     return [records[i] for i in order[:-n_val]], [records[i] for i in order[-n_val:]]
 
+def eval_indices(n: int, limit: int | None, seed: int = 0) -> list[int]:
+    "A fixed, seeded subset of `limit` of `n` examples (all when `limit` is None), in index order."
+    if limit is None or limit >= n: return list(range(n))
+    return sorted(np.random.default_rng(seed).permutation(n)[:limit].tolist())
+
 def _tokenized(name: str, records: list, tokenizer, preset: Preset) -> StepSplit:
     examples = benchmark_step_examples(records, "gsm8k")
     steps = tokenize_steps(examples, tokenizer, preset.max_context_tokens, preset.max_step_tokens)
@@ -61,6 +67,13 @@ def gsm8k_splits(preset: Preset, tokenizer) -> dict[str, StepSplit]:
 def _fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+def _read_shard(path: Path) -> dict[str, torch.Tensor] | None:
+    "A cached shard, or None (with a warning naming it) when it is truncated or damaged: the caller recomputes it."
+    try: return load_file(str(path))
+    except Exception as e:   # safetensors has its own error type; a cache entry is never worth a crash
+        warnings.warn(f"{path}: unreadable cache shard ({e}); recomputing it")
+        return None
+
 @torch.no_grad()
 def encode_split(encoder: torch.nn.Module, split: StepSplit, cache: Path, batch_size: int = 16,
                  shard_size: int = 1024, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
@@ -71,7 +84,8 @@ def encode_split(encoder: torch.nn.Module, split: StepSplit, cache: Path, batch_
     for start in progress(range(0, len(split), shard_size), desc=f"encode {split.name}"):
         end = min(start + shard_size, len(split))
         path = cache / f"steps{start:07d}-{end:07d}.safetensors"   # named by range: another shard size cannot misread it
-        if not path.exists():
+        shard = _read_shard(path) if path.exists() else None
+        if shard is None:
             idx = list(range(start, end))
             lengths = [split.steps.lengths[i] for i in idx]
             states = {k: torch.empty(len(idx), encoder.config.hidden_size) for k in ("h_step", "h_ctx")}
@@ -83,7 +97,8 @@ def encode_split(encoder: torch.nn.Module, split: StepSplit, cache: Path, batch_
                 states["h_step"][b] = hidden[rows, batch["last_index"]].float().cpu()
                 states["h_ctx"][b] = hidden[rows, batch["sep_index"]].float().cpu()
             with atomic_path(path) as tmp: save_file(states, str(tmp))
-        parts.append(load_file(str(path)))
+            shard = states
+        parts.append(shard)
     return {k: torch.cat([p[k] for p in parts]) for k in ("h_step", "h_ctx")}
 
 def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.dtype) -> Path:
@@ -92,6 +107,46 @@ def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.
     key = _fingerprint(model.config.base_model, model.config.encoder_layer, split.steps.max_context_tokens,
                        split.steps.max_step_tokens, split.problem_ids, str(dtype))
     return run_dir(preset, "cache", f"states-{split.name}-{key}")
+
+# %% ../nbs/05_train.ipynb #821229e5
+POOLINGS = ("eos", "last_token", "step_mean")
+
+@torch.no_grad()
+def pooled_states(encoder: torch.nn.Module, split: StepSplit, rows: list[int], layers: list[int], batch_size: int,
+                  device, dtype) -> dict[tuple[int, str], torch.Tensor]:
+    "States [len(rows), d] of the steps `rows` after each of `layers` layers, pooled each way of `POOLINGS`."
+    out = {(l, p): torch.empty(len(rows), encoder.config.hidden_size) for l in layers for p in POOLINGS}
+    for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
+        batch = {k: v.to(device) for k, v in split.steps.batch([rows[i] for i in b]).items()}
+        with autocast(device, dtype):
+            hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True).hidden_states
+        r, step = torch.arange(len(b), device=device), batch["loss_mask"].float()
+        for l in layers:
+            h = hidden[l].float()
+            out[l, "eos"][b] = h[r, batch["last_index"]].cpu()
+            out[l, "last_token"][b] = h[r, batch["last_index"] - 1].cpu()
+            out[l, "step_mean"][b] = ((h * step[..., None]).sum(1) / step.sum(1, keepdim=True)).cpu()
+    return out
+
+def screen_encoder_states(encoder: torch.nn.Module, train_split: StepSplit, val_split: StepSplit, layers: list[int],
+                          n_train: int, n_val: int, batch_size: int, device, dtype, alpha: float = 10.0) -> list[dict]:
+    """For each (layer, pooling): validation R^2 of a ridge probe of step length and top-1 accuracy of a ridge classifier
+    of the step's first token, both fitted on `n_train` training steps (standardised states) and scored on `n_val` validation steps."""
+    from sklearn.linear_model import Ridge, RidgeClassifier
+    from sklearn.preprocessing import StandardScaler
+    tr, va = eval_indices(len(train_split), n_train), eval_indices(len(val_split), n_val)
+    target = lambda s, rows: (np.array([len(s.steps.step_ids[i]) - 1 for i in rows]), np.array([s.steps.step_ids[i][0] for i in rows]))
+    (len_tr, tok_tr), (len_va, tok_va) = target(train_split, tr), target(val_split, va)
+    xs_tr = pooled_states(encoder, train_split, tr, layers, batch_size, device, dtype)
+    xs_va = pooled_states(encoder, val_split, va, layers, batch_size, device, dtype)
+    rows = []
+    for key in xs_tr:
+        scale = StandardScaler().fit(xs_tr[key].numpy())
+        a, b = scale.transform(xs_tr[key].numpy()), scale.transform(xs_va[key].numpy())
+        r2 = Ridge(alpha=alpha).fit(a, len_tr).score(b, len_va)
+        acc = RidgeClassifier(alpha=alpha).fit(a, tok_tr).score(b, tok_va)
+        rows.append(dict(layer=key[0], pooling=key[1], length_r2=r2, first_token_acc=acc, n_train=len(tr), n_val=len(va)))
+    return rows
 
 # %% ../nbs/05_train.ipynb #7542f421
 def lr_at(update: int, cfg: TrainConfig) -> float:
@@ -146,11 +201,9 @@ class Phase1:
 
     def loss(self, wrapped, split: StepSplit, idx: list[int], device) -> tuple[torch.Tensor, dict]:
         batch = {k: v.to(device) for k, v in split.steps.batch(idx).items()}
-        h = _rows(self.states, split.name, "h_step", idx, device)
-        if h is None: h = self.module.encoder_states(batch)
-        out = wrapped(batch, h=h)
+        out = wrapped(batch, h=_rows(self.states, split.name, "h_step", idx, device))
         self.fired |= (out["z_hat"] > 0).any(0).cpu()
-        self.recent_h = h.detach().float()
+        self.recent_h = out["h"].float()
         n_tokens = out["n_tokens"].sum()
         nll, null, l1 = out["nll"].sum() / n_tokens, out["null_nll"].sum() / n_tokens, out["l1"].mean()
         # TopK fixes the sparsity itself; the penalty would only shrink the kept values toward one dimension.
@@ -163,6 +216,8 @@ class Phase1:
             fired = self.fired.clone()
             if _dist()[1] > 1: dist.all_reduce(fired, op=dist.ReduceOp.MAX)   # silent on every rank, not just here
             resample_dead_units(self.module, ~fired, self.recent_h, opt, seed=self.cfg.seed * 7919 + update)
+            if _dist()[1] > 1:   # each rank drew from its own batch: rank 0's restarted units are the ones kept
+                for t in (self.module.sparse.weight, self.module.sparse.bias, self.module.project[0].weight): dist.broadcast(t.data, src=0)
             self.fired.zero_()
 
     def log_fields(self, update: int) -> dict:
@@ -203,11 +258,6 @@ def resample_dead_units(model: SSAE, dead: torch.Tensor, states: torch.Tensor, o
 def _dist() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
-def eval_indices(n: int, limit: int | None, seed: int = 0) -> list[int]:
-    "A fixed, seeded subset of `limit` of `n` examples (all when `limit` is None), in index order."
-    if limit is None or limit >= n: return list(range(n))
-    return sorted(np.random.default_rng(seed).permutation(n)[:limit].tolist())
-
 def shuffle_partners(n: int, seed: int = 0) -> list[int]:
     "For each of `n` items another item (a seeded random cycle through all of them; n >= 2), whose code it borrows."
     order = np.random.default_rng(seed).permutation(n)
@@ -220,6 +270,19 @@ def code_usage(codes: torch.Tensor) -> dict:
     return dict(l0=active.sum(1).float().mean().item(), l1=codes.sum(1).mean().item(),
                 dead_fraction=1 - active.any(0).float().mean().item(), live_dims=int(active.any(0).sum()),
                 top10_mass=(mass.topk(min(10, len(mass))).values.sum() / mass.sum().clamp_min(1e-12)).item())
+
+@torch.no_grad()
+def frozen_codes(model: SSAE, split: StepSplit, states: dict | None, batch_size: int, device, dtype,
+                 rows: list[int] | None = None) -> torch.Tensor:
+    "z_hat [len(rows), m] of the steps `rows` (default: all) of `split` under the (frozen, eval-mode) SSAE."
+    model.eval()
+    rows = list(range(len(split))) if rows is None else rows
+    if states is not None: return model.sparse_code(states[split.name]["h_step"][rows].to(device)).cpu()
+    codes = torch.empty(len(rows), model.config.width)
+    for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
+        batch = {k: v.to(device) for k, v in split.steps.batch([rows[i] for i in b]).items()}
+        with autocast(device, dtype): codes[b] = model.sparse_code(model.encoder_states(batch)).float().cpu()
+    return codes
 
 @torch.no_grad()
 def evaluate_ssae(model: SSAE, split: StepSplit, states: dict | None, batch_size: int, device, dtype,
@@ -310,7 +373,10 @@ def _save_checkpoint(path: Path, update: int, module, opt, task) -> None:
     with atomic_path(path) as tmp: torch.save(state, tmp)
 
 def _restore(path: Path, module, opt, task) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)   # never unpickle arbitrary objects
+    try: state = torch.load(path, map_location="cpu", weights_only=True)   # never unpickle arbitrary objects
+    except Exception as e:
+        raise ValueError(f"{path}: cannot read the training checkpoint ({e}); it is truncated or damaged: "
+                         f"delete it to train this phase from the start") from e
     missing = set(trainable_state(module)) - set(state["model"])
     if missing: raise ValueError(f"{path}: checkpoint lacks {sorted(missing)[:5]}; was it written by another configuration?")
     module.load_state_dict(state["model"], strict=False)
@@ -408,19 +474,6 @@ def _cached_states(preset: Preset, model: SSAE, splits: dict, device, dtype) -> 
     states = encode() if rank == 0 else None
     if world > 1: dist.barrier()
     return states if states is not None else encode()   # the other ranks read what rank 0 wrote
-
-@torch.no_grad()
-def frozen_codes(model: SSAE, split: StepSplit, states: dict | None, batch_size: int, device, dtype,
-                 rows: list[int] | None = None) -> torch.Tensor:
-    "z_hat [len(rows), m] of the steps `rows` (default: all) of `split` under the (frozen, eval-mode) SSAE."
-    model.eval()
-    rows = list(range(len(split))) if rows is None else rows
-    if states is not None: return model.sparse_code(states[split.name]["h_step"][rows].to(device)).cpu()
-    codes = torch.empty(len(rows), model.config.width)
-    for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
-        batch = {k: v.to(device) for k, v in split.steps.batch([rows[i] for i in b]).items()}
-        with autocast(device, dtype): codes[b] = model.sparse_code(model.encoder_states(batch)).float().cpu()
-    return codes
 
 
 # %% ../nbs/05_train.ipynb #12bad13c
@@ -601,15 +654,14 @@ def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = (
 # Phase-1 variants measured on the cpu preset, each a few overrides of it. "base" is the preset.
 CPU_ABLATIONS = {
     "base": (),
-    "start": ("ssae.prefix_at=start",),                       # the paper's placement (no shared-context fast path)
-    "anneal": ("phase1.sparsity_anneal_from=12.0", "phase1.sparsity_anneal_updates=100"),
-    "expansion4": ("ssae.expansion=4",),
-    "prefix4": ("ssae.n_prefix=4",),
-    "weight1e-4": ("phase1.sparsity_init=1e-4",),              # the paper's initial sparsity weight
-    "layer15": ("ssae.encoder_layer=15",),
-    "lr3x": ("phase1.lr=6e-3", "phase1.min_lr=6e-4"),
-    "lora16": ("ssae.decoder_lora_rank=16",),                   # LoRA on the decoder's attention (peft)
-    "finetune": ("ssae.freeze_decoder=false", "phase1.lr=2e-4", "phase1.min_lr=2e-5"),   # the paper's full decoder training, small scale
+    "raw": ("ssae.standardize=false",),                                   # the first cpu SSAE's input: raw encoder states
+    "paper-controller": ("phase1.sparsity_gain=null", "phase1.sparsity_init=1e-4", "phase1.sparsity_every=100",
+                         "phase1.sparsity_max=0.1"),                       # the paper's rule: x1.01 / x0.99 every 100 updates
+    "resample": ("phase1.resample_every=50",),                             # restart units silent for 50 updates
+    "topk16": ("ssae.activation=topk", "ssae.topk=16", "phase1.resample_every=50"),   # TopK (Gao et al. 2024), with resampling
+    "null-lr1": ("phase1.null_lr_scale=1.0",),                             # the baseline at the shared learning rate
+    "sparse-lr0.3": ("phase1.sparse_lr_scale=0.3",),                       # a slower dictionary
+    "prefix1": ("ssae.n_prefix=1",),
     "target1.5": ("phase1.sparsity_target=1.5",),
     "target6": ("phase1.sparsity_target=6.0",),
 }
