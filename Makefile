@@ -43,7 +43,7 @@ bench: install
 
 # Retrain the SSAE of a preset (resumable; NPROC>1 uses torchrun), then the ablation table.
 NPROC ?= 1
-ABLATE_SET ?= phase1.updates=150 phase1.eval_every=150
+ABLATE_SET ?= phase1.updates=200 phase1.eval_every=100
 train: install
 	$(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --standalone --nproc_per_node $(NPROC)) -m ssae.train --preset $(PRESET) --report
 ablate: install

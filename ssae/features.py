@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from .core import Preset, atomic_path, autocast, atomic_write_text, get_preset, load_json, pick_device, pick_dtype, progress, run_dir, save_json
+from .core import Preset, atomic_path, autocast, cached_json, atomic_write_text, get_preset, load_json, pick_device, pick_dtype, progress, run_dir, save_json
 from .data import load_benchmark
 from .judge import APIJudge, Judge, JudgeItem, JudgmentCache, LocalJudge, MathJudge, NumericJudge, cached_judge
 from .models import chat_prompt_ids, load_lm, load_tokenizer
@@ -96,8 +96,7 @@ def chunked(folder: Path, n: int, chunk: int, make, desc: str) -> list:
     for start in progress(range(0, n, chunk), desc=desc):
         end = min(start + chunk, n)
         path = folder / f"steps{start:07d}-{end:07d}.json"   # named by range: another chunk size cannot misread it
-        if not path.exists(): save_json(path, make(list(range(start, end))))
-        out += load_json(path)
+        out += cached_json(path, lambda: make(list(range(start, end))))
     return out
 
 # %% ../nbs/07_features.ipynb #acff07c9

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_probe.ipynb #fccf6e98
 from __future__ import annotations
-import dataclasses, hashlib, json, math, time
+import dataclasses, hashlib, json, math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .core import (Preset, atomic_path, atomic_write_text, figures_dir, get_preset, load_json, pick_device, pick_dtype,
+from .core import (Preset, atomic_path, atomic_write_text, cached_json, figures_dir, get_preset, pick_device, pick_dtype,
                        progress, run_dir, save_json)
 from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, file_sha, step_features
 from .models import load_lm, load_tokenizer
@@ -259,9 +259,7 @@ def feature_matrix(steps: StepFeatures, token_sae: dict, row: str, task: Task) -
 
 # %% ../nbs/09_probe.ipynb #003319fa
 def _cell(folder: Path, name: str, compute) -> dict:
-    path = folder / f"{name}.json"
-    if not path.exists(): save_json(path, compute())
-    return load_json(path)
+    return cached_json(folder / f"{name}.json", compute)
 
 def probe_results(preset: str | Preset, cfg: ProbeConfig | None = None, checkpoint: Path | None = None,
                   sae_dir: Path | None = None) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .core import (Preset, atomic_path, autocast, get_preset, load_json, pick_device, pick_dtype, progress, run_dir,
+from .core import (Preset, atomic_path, autocast, cached_tensors, get_preset, load_json, pick_device, pick_dtype, progress, run_dir,
                        save_json)
 from .models import load_lm
 from .segment import bucket_batches
@@ -136,11 +136,8 @@ def collect_token_activations(lm: nn.Module, split: StepSplit, layer: int, cache
     for start in progress(range(0, len(split), shard_size), desc=f"activations {split.name}"):
         end = min(start + shard_size, len(split))
         path = cache / f"examples{start:07d}-{end:07d}.safetensors"   # named by its examples: any shard size reads back right
-        if not path.exists():
-            idx = list(range(start, end))
-            acts = _collect_shard(lm.eval(), split, idx, first, layer, batch_size, device, dtype)
-            with atomic_path(path) as tmp: save_file({"acts": acts}, str(tmp))
-        parts.append(load_file(str(path))["acts"])
+        compute = lambda: {"acts": _collect_shard(lm.eval(), split, list(range(start, end)), first, layer, batch_size, device, dtype)}
+        parts.append(cached_tensors(path, compute)["acts"])
     return torch.cat(parts)
 
 def token_cache_dir(preset: str | Preset, config: TokenSAEConfig, split: StepSplit) -> Path:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #b20cc530
 from __future__ import annotations
-import argparse, builtins, csv, dataclasses, hashlib, json, math, os, shutil, time, warnings
+import argparse, builtins, csv, dataclasses, hashlib, json, math, os, shutil, time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
+import torch.nn.functional as F
 
-from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, figures_dir, get_preset, load_json, pick_device,
+from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, cached_tensors, figures_dir, get_preset, markdown_table, load_json, pick_device,
                        pick_dtype, progress, project_root, run_dir, save_json, seed_everything)
 from .data import answers_equal, last_number, load_benchmark
 from .models import load_tokenizer
@@ -26,9 +26,9 @@ __all__ = ['POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'CPU_ABLATIONS', 'ABLATION_M
            'split_problems', 'eval_indices', 'gsm8k_splits', 'encode_split', 'state_cache_dir', 'pooled_states',
            'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1', 'resample_dead_units', 'shuffle_partners',
            'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2', 'MetricsLog', 'train', 'init_distributed',
-           'training_states', 'reconstruction_rate', 'prior_report', 'train_ssae', 'write_metrics_report',
-           'shipped_checkpoint', 'default_checkpoint', 'ship_checkpoint', 'main', 'run_ablation',
-           'write_ablation_report']
+           'training_states', 'reconstruction_rate', 'prior_report', 'train_ssae', 'decoded_examples',
+           'write_decoded_examples', 'write_metrics_report', 'shipped_checkpoint', 'default_checkpoint',
+           'ship_checkpoint', 'main', 'run_ablation', 'write_ablation_report']
 
 # %% ../nbs/05_train.ipynb #3b8d48eb
 @dataclass
@@ -67,38 +67,27 @@ def gsm8k_splits(preset: Preset, tokenizer) -> dict[str, StepSplit]:
 def _fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-def _read_shard(path: Path) -> dict[str, torch.Tensor] | None:
-    "A cached shard, or None (with a warning naming it) when it is truncated or damaged: the caller recomputes it."
-    try: return load_file(str(path))
-    except Exception as e:   # safetensors has its own error type; a cache entry is never worth a crash
-        warnings.warn(f"{path}: unreadable cache shard ({e}); recomputing it")
-        return None
-
 @torch.no_grad()
 def encode_split(encoder: torch.nn.Module, split: StepSplit, cache: Path, batch_size: int = 16,
                  shard_size: int = 1024, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
     "`h_step` and `h_ctx` [N, d] for every step of `split`, from (or into) the shard cache folder `cache`."
     cache.mkdir(parents=True, exist_ok=True)
     encoder.eval()
+    def encode(idx: list[int]) -> dict[str, torch.Tensor]:
+        states = {k: torch.empty(len(idx), encoder.config.hidden_size) for k in ("h_step", "h_ctx")}
+        for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
+            batch = {k: v.to(device) for k, v in split.steps.batch([idx[i] for i in b]).items()}
+            with autocast(device, dtype):
+                hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            rows = torch.arange(len(b), device=hidden.device)
+            states["h_step"][b] = hidden[rows, batch["last_index"]].float().cpu()
+            states["h_ctx"][b] = hidden[rows, batch["sep_index"]].float().cpu()
+        return states
     parts = []
     for start in progress(range(0, len(split), shard_size), desc=f"encode {split.name}"):
         end = min(start + shard_size, len(split))
-        path = cache / f"steps{start:07d}-{end:07d}.safetensors"   # named by range: another shard size cannot misread it
-        shard = _read_shard(path) if path.exists() else None
-        if shard is None:
-            idx = list(range(start, end))
-            lengths = [split.steps.lengths[i] for i in idx]
-            states = {k: torch.empty(len(idx), encoder.config.hidden_size) for k in ("h_step", "h_ctx")}
-            for b in bucket_batches(lengths, batch_size, seed=0, shuffle=False):
-                batch = {k: v.to(device) for k, v in split.steps.batch([idx[i] for i in b]).items()}
-                with autocast(device, dtype):
-                    hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-                rows = torch.arange(len(b), device=hidden.device)
-                states["h_step"][b] = hidden[rows, batch["last_index"]].float().cpu()
-                states["h_ctx"][b] = hidden[rows, batch["sep_index"]].float().cpu()
-            with atomic_path(path) as tmp: save_file(states, str(tmp))
-            shard = states
-        parts.append(shard)
+        # named by range: another shard size cannot misread it
+        parts.append(cached_tensors(cache / f"steps{start:07d}-{end:07d}.safetensors", lambda: encode(list(range(start, end)))))
     return {k: torch.cat([p[k] for p in parts]) for k in ("h_step", "h_ctx")}
 
 def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.dtype) -> Path:
@@ -568,6 +557,48 @@ def _rank_checksums(module) -> list[float]:
     dist.all_gather(every, mine)
     return [t.item() for t in every]
 
+# %% ../nbs/05_train.ipynb #2dae27a5
+def _as_code(v: torch.Tensor) -> torch.Tensor:
+    "A vector mapped onto the code space: non-negative, unit norm (as `sparse_code` makes them)."
+    v = F.relu(v.float())
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+@torch.no_grad()
+def decoded_examples(model: SSAE, prior: ContextPrior, tokenizer, split: StepSplit, rows: list[int], batch_size: int,
+                     device, dtype, seed: int = 0) -> list[dict]:
+    """For the steps `rows` of `split`: the end of the context, the reference step, and the steps decoded under that context
+    from the step's own code, from the context prior's mean, and from one sample of the prior (seeded)."""
+    model.eval(); prior.eval()
+    batch = {k: v.to(device) for k, v in split.steps.batch(rows).items()}
+    with autocast(device, dtype):
+        own = model.sparse_code(model.encoder_states(batch))
+        mean, logvar = prior(batch)
+    sample = ContextPrior.sample(mean.float(), logvar.float(), torch.Generator(device=mean.device).manual_seed(seed))
+    ctx = [split.steps.ctx_ids[i] for i in rows]
+    decode = lambda z: reconstruct(model, tokenizer, ctx, z, batch_size, split.steps.max_step_tokens, dtype)
+    context = [tokenizer.decode(c, skip_special_tokens=True).strip().split("\n")[-1] for c in ctx]
+    step = [tokenizer.decode(split.steps.step_ids[i], skip_special_tokens=True).strip() for i in rows]
+    return [dict(context_end=c, reference=s, own_code=o, prior_mean=m, prior_sample=p)
+            for c, s, o, m, p in zip(context, step, decode(own), decode(_as_code(mean)), decode(sample))]
+
+def write_decoded_examples(examples: list[dict], name: str) -> Path:
+    "figures/ssae_prior_samples_<name>.{md,png,pdf}: the decoded examples as a table and as a figure."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt, textwrap
+    figs = figures_dir()
+    cols = ("context_end", "reference", "own_code", "prior_mean", "prior_sample")
+    atomic_write_text(figs / f"ssae_prior_samples_{name}.md", markdown_table(examples, cols))
+    fig, ax = plt.subplots(figsize=(11, 1.6 * len(examples) + 0.5)); ax.axis("off")
+    lines = []
+    for k, e in enumerate(examples, 1):
+        lines += [f"{k}. context ...{e['context_end'][-90:]}"] + [f"    {c:>12}: {textwrap.shorten(e[c], 100)}" for c in cols[1:]] + [""]
+    ax.text(0, 1, "\n".join(lines), va="top", family="monospace", fontsize=7.5, transform=ax.transAxes)
+    ax.set_title("Steps decoded under their own context: from the step's code, the prior's mean, a prior sample", fontsize=9)
+    fig.tight_layout()
+    for ext in ("png", "pdf"): fig.savefig(figs / f"ssae_prior_samples_{name}.{ext}", dpi=150)
+    plt.close(fig)
+    return figs / f"ssae_prior_samples_{name}.md"
+
 # %% ../nbs/05_train.ipynb #77c5a528
 METRIC_KEYS = ("nll_latent", "nll_shuffled", "nll_context_only", "nll_reduction", "info_nats", "info_shuffled_nats", "l0", "l1",
                "dead_fraction", "live_dims", "top10_mass", "reconstruction_rate", "n_recon_steps", "n_train_steps", "n_eval_steps",
@@ -651,19 +682,17 @@ def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = (
     save_json(out / "row.json", row)
     return row
 
-# Phase-1 variants measured on the cpu preset, each a few overrides of it. "base" is the preset.
+# Phase-1 variants measured on the cpu preset, each a few overrides of it. "base" is the preset (TopK 16, resampling).
 CPU_ABLATIONS = {
     "base": (),
+    "relu": ("ssae.activation=relu", "phase1.resample_every=0"),            # the paper's ReLU + adaptive L1 (proportional controller)
+    "no-resample": ("phase1.resample_every=0",),
     "raw": ("ssae.standardize=false",),                                   # the first cpu SSAE's input: raw encoder states
-    "paper-controller": ("phase1.sparsity_gain=null", "phase1.sparsity_init=1e-4", "phase1.sparsity_every=100",
-                         "phase1.sparsity_max=0.1"),                       # the paper's rule: x1.01 / x0.99 every 100 updates
-    "resample": ("phase1.resample_every=50",),                             # restart units silent for 50 updates
-    "topk16": ("ssae.activation=topk", "ssae.topk=16", "phase1.resample_every=50"),   # TopK (Gao et al. 2024), with resampling
+    "topk8": ("ssae.topk=8",),
+    "topk32": ("ssae.topk=32",),
     "null-lr1": ("phase1.null_lr_scale=1.0",),                             # the baseline at the shared learning rate
     "sparse-lr0.3": ("phase1.sparse_lr_scale=0.3",),                       # a slower dictionary
     "prefix1": ("ssae.n_prefix=1",),
-    "target1.5": ("phase1.sparsity_target=1.5",),
-    "target6": ("phase1.sparsity_target=6.0",),
 }
 
 ABLATION_METRICS = ("nll_latent", "nll_context_only", "nll_reduction", "info_nats", "info_shuffled_nats", "l0", "l1", "dead_fraction")
@@ -676,10 +705,7 @@ def write_ablation_report(rows: list[dict], name: str) -> Path:
     figs = figures_dir()
     with atomic_path(figs / f"ssae_ablation_{name}.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=ABLATION_COLUMNS, extrasaction="ignore"); w.writeheader(); w.writerows(rows)
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)
-    md = ["| " + " | ".join(ABLATION_COLUMNS) + " |", "|" + " --- |" * len(ABLATION_COLUMNS)]
-    md += ["| " + " | ".join(fmt(r[c]) for c in ABLATION_COLUMNS) + " |" for r in rows]
-    atomic_write_text(figs / f"ssae_ablation_{name}.md", "\n".join(md) + "\n")
+    atomic_write_text(figs / f"ssae_ablation_{name}.md", markdown_table(rows, ABLATION_COLUMNS))
     from matplotlib.ticker import NullFormatter, ScalarFormatter
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.scatter([r["val_l0"] for r in rows], [r["val_info_nats"] for r in rows])

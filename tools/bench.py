@@ -137,7 +137,7 @@ def reference_forward(model: SSAE, batch: dict, h: torch.Tensor | None = None) -
     noisy = z_hat + model.config.noise_std * torch.randn_like(z_hat)
     dropped = model.step_dropout_mask(batch)
     nll, n_tokens = model.decoder_nll(model.prefix(noisy), batch, dropped)
-    return dict(z_hat=z_hat, l1=z_hat.abs().sum(-1), nll=nll, n_tokens=n_tokens, null_nll=model.null_nll(batch, dropped)[0])
+    return dict(z_hat=z_hat, l1=z_hat.abs().sum(-1), h=h.detach(), nll=nll, n_tokens=n_tokens, null_nll=model.null_nll(batch, dropped)[0])
 
 
 @torch.no_grad()
