@@ -276,16 +276,15 @@ def load_json(path: Path | str):
 
 # %% ../nbs/00_core.ipynb #136e4965
 def cached(path: Path | str, compute, write, read):
-    """`read(path)` when `path` holds a readable entry; else `value = compute()`, `write(tmp, value)` atomically, and `value`.
-    An unreadable entry is recomputed, with a warning naming it."""
+    """`read(path)` when `path` holds a readable entry; else `write(tmp, compute())` atomically, then `read(path)`: the
+    first run returns exactly what every rerun reads back. An unreadable entry is recomputed, with a warning naming it."""
     path = Path(path)
     if path.exists():
         try: return read(path)
         except Exception as e:   # each reader raises its own error type for a truncated or damaged file
             warnings.warn(f"{path}: unreadable cache entry ({type(e).__name__}: {e}); recomputing it")
-    value = compute()
-    with atomic_path(path) as tmp: write(tmp, value)
-    return value
+    with atomic_path(path) as tmp: write(tmp, compute())
+    return read(path)
 
 def cached_json(path: Path | str, compute):
     "`cached` for a JSON value."
