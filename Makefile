@@ -50,6 +50,7 @@ ablate: install
 	$(BIN)/python -m ssae.train --preset $(PRESET) --ablations --set $(ABLATE_SET)
 
 reproduce: install $(EXECUTED)
+	$(if $(filter cpu,$(PRESET)),$(BIN)/python tools/render_readme.py $(PRESET),)
 	@echo "executed notebooks in $(RUN)/notebooks; tables and figures in figures/"
 
 # Each notebook runs after the one before it (later chapters read earlier results) and

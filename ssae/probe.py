@@ -22,7 +22,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .core import (Preset, atomic_path, atomic_write_text, cached_json, figures_dir, get_preset, pick_device, pick_dtype,
+from .core import (Preset, atomic_path, atomic_write_text, cached_json, figures_dir, get_preset, markdown_table, pick_device, pick_dtype,
                        progress, run_dir, save_json)
 from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, file_sha, step_features
 from .models import load_lm, load_tokenizer
@@ -32,8 +32,8 @@ from .token_sae import load_token_sae, token_sae_step_features
 __all__ = ['KINDS', 'TASKS', 'PROBES', 'FEATURES', 'PAPER_TABLE1', 'TABLE1_COLUMNS', 'ROW_ORDER', 'FIGURE1_FEATURES',
            'ProbeConfig', 'probe_config', 'grouped_folds', 'Task', 'TokenClasses', 'naive_probe', 'RowSpace',
            'linear_probe', 'MLP', 'mlp_probe', 'fold_scores', 'cross_validate', 'summarise', 'token_sae_dir',
-           'token_sae_features', 'feature_matrix', 'probe_results', 'table1_frame', 'table1_csv', 'markdown_table',
-           'write_table1', 'write_figure1', 'table1']
+           'token_sae_features', 'feature_matrix', 'probe_results', 'table1_frame', 'table1_csv', 'frame_table',
+           'write_table1', 'write_figure1', 'table1', 'compare', 'claims']
 
 # %% ../nbs/09_probe.ipynb #fb35d122
 @dataclass(frozen=True)
@@ -335,11 +335,10 @@ def table1_csv(results: pd.DataFrame, meta: dict) -> pd.DataFrame:
         rows.append(row | meta)
     return pd.DataFrame(rows)
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    "A pipe table of `frame`, its index as the first column."
-    head = [frame.index.name or "", *map(str, frame.columns)]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(map(str, [i, *r])) + " |" for i, r in zip(frame.index, frame.itertuples(index=False))])
+def frame_table(frame: pd.DataFrame) -> str:
+    "A Markdown table of `frame`, its index as the first column."
+    flat = frame.reset_index()
+    return markdown_table(flat.astype(str).to_dict("records"), [str(c) for c in flat.columns])
 
 def write_table1(results: pd.DataFrame, meta: dict, name: str) -> Path:
     "figures/table1_<name>.{md,tex,csv}; returns the Markdown path."
@@ -352,7 +351,7 @@ def write_table1(results: pd.DataFrame, meta: dict, name: str) -> Path:
     md, tex = [f"**Table 1 ({name} preset).** {caption}", ""], []
     for probe in PROBES:
         frame = table1_frame(results, probe)
-        md += [f"*{probe} probe*", "", markdown_table(frame), ""]
+        md += [f"*{probe} probe*", "", frame_table(frame)]
         tex.append(frame.to_latex(caption=f"{caption} {probe.upper() if probe == 'mlp' else 'Linear'} probe.", label=f"tab:table1-{probe}")
                    .replace("±", r"$\pm$"))
     atomic_write_text(figs / f"table1_{name}.md", "\n".join(md))
@@ -406,3 +405,45 @@ def table1(preset: str | Preset, cfg: ProbeConfig | None = None, checkpoint: Pat
     write_figure1(results, name or p.name)
     save_json(figures_dir() / f"table1_{name or p.name}.json", meta)
     return results
+
+# %% ../nbs/09_probe.ipynb #10509200
+def _cell_of(table: pd.DataFrame, feature: str, column: str) -> tuple[float, float]:
+    "(mean, 95% half-width) of `column` for `feature`'s linear probe (the naive row for 'naive')."
+    row = table[(table.feature == feature) & (table.probe == ("naive" if feature == "naive" else "linear"))].iloc[0]
+    return float(row[column]), float(row.get(f"{column}_ci", 0.0))
+
+def compare(table: pd.DataFrame, a: str, b: str, column: str, lower_is_better: bool = True) -> str:
+    "'`a` m ± c against `b` m ± c: better / worse / within the intervals' (better or worse only when the intervals are apart)."
+    (ma, ca), (mb, cb) = _cell_of(table, a, column), _cell_of(table, b, column)
+    apart = abs(ma - mb) > ca + cb
+    verdict = "within the intervals" if not apart else ("better" if (ma < mb) == lower_is_better else "worse")
+    return f"{a} {_num(ma, ca)} against {b} {_num(mb, cb)}: **{verdict}**"
+
+def _num(mean: float, ci: float) -> str:
+    "'mean ± ci' with as many decimals as the size of the mean warrants (3 significant digits, at most 2 decimals)."
+    d = 0 if abs(mean) >= 100 else 1 if abs(mean) >= 10 else 2
+    return f"{mean:.{d}f} ± {ci:.{d}f}"
+
+def claims(csv: Path) -> str:
+    "The paper's Table 1 claims checked against a Table 1 CSV (linear probes), as Markdown bullets with the numbers read from it."
+    t = pd.read_csv(csv)
+    z, out = "SSAE z_hat", []
+    for claim, rivals in (("Sparse beats dense (the paper's h: the context-only state)", ["SSAE h_ctx"]),
+                          ("Sparse against the dense state that has read the step", ["SSAE h_step"]),
+                          ("SSAE beats the token SAE (the paper's two token-SAE features)", ["Token-SAE-last", "Token-SAE-agg"])):
+        out.append(f"- **{claim}.**")
+        for bench in EVAL_BENCHMARKS:
+            for task, metric in (("length", "rmse"), ("first_token", "ppl")):
+                out += [f"  - {bench} {task} {metric}: " + compare(t, z, r, f"{task}_{bench}_{metric}") for r in rivals]
+    out.append("- **Correctness above the majority rate.**")
+    for task in ("correct", "sampled_correct"):
+        for bench in EVAL_BENCHMARKS:
+            col = f"{task}_{bench}"
+            (acc, ci), (maj, _) = _cell_of(t, z, f"{col}_accuracy"), _cell_of(t, z, f"{col}_majority")
+            auc, auc_ci = _cell_of(t, z, f"{col}_auroc")
+            out.append(f"  - {bench} {task}: accuracy {100 * acc:.1f} ± {100 * ci:.1f} against the majority rate {100 * maj:.1f}; "
+                       f"AUROC {auc:.2f} ± {auc_ci:.2f} (" + ("above chance" if auc - auc_ci > 0.5 else "not above chance") + ")")
+    maj, _ = _cell_of(t, "naive", "logical_math500_majority")
+    out.append("- **Logicality.** " + ("One class only: every judged step got the same label, so nothing can be probed; an API judge "
+                                        "is needed (`SSAE_JUDGE_*`)." if maj >= 1.0 else compare(t, z, "naive", "logical_math500_accuracy", False)))
+    return "\n".join(out) + "\n"

@@ -1,0 +1,52 @@
+"""Render the README's results section from `figures/`, so that no number in it is typed by hand.
+
+Replaces the text between `<!-- results:begin -->` and `<!-- results:end -->` in README.md with the
+SSAE's held-out metrics, Table 1 (linear probes) and the claim-by-claim verdicts of the preset.
+Usage: python tools/render_readme.py [PRESET]   (`make reproduce` runs it)
+"""
+import json, re, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+METRICS = ("info_shuffled_nats", "nll_reduction", "nll_latent", "nll_shuffled", "nll_context_only", "l0", "l1", "dead_fraction",
+           "live_dims", "top10_mass", "reconstruction_rate", "n_recon_steps", "n_eval_steps", "n_train_steps", "prior_gain_nats", "seconds")
+
+
+def metrics_table(path: Path) -> str:
+    m = json.loads(path.read_text())
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+    return "| metric | value |\n| --- | --- |\n" + "".join(f"| {k} | {fmt(m[k])} |\n" for k in METRICS if k in m)
+
+
+def linear_table(path: Path) -> str:
+    "The caption and the linear-probe table of figures/table1_<preset>.md."
+    text = path.read_text()
+    return text.split("*mlp probe*")[0].strip() + "\n"
+
+
+def render(preset: str) -> str:
+    figs = ROOT / "figures"
+    parts = [f"*Rendered by `tools/render_readme.py` from `figures/` ({preset} preset).*\n"]
+    if (figs / f"ssae_metrics_{preset}.json").exists():
+        parts += [f"**The SSAE** (`figures/ssae_metrics_{preset}.json`, held-out GSM8K test steps; training curves "
+                  f"`figures/ssae_training_{preset}.png`, ablations `figures/ssae_ablation_{preset}.md`):\n",
+                  metrics_table(figs / f"ssae_metrics_{preset}.json")]
+    if (figs / f"table1_{preset}.md").exists():
+        parts += [linear_table(figs / f"table1_{preset}.md"), f"![Figure 1](figures/figure1_{preset}.png)\n"]
+    if (figs / f"claims_{preset}.md").exists():
+        parts += ["**What holds of the paper's Table 1 claims** (`figures/claims_" + preset + ".md`):\n", (figs / f"claims_{preset}.md").read_text()]
+    return "\n".join(parts)
+
+
+def main():
+    preset = sys.argv[1] if len(sys.argv) > 1 else "cpu"
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if BEGIN not in text or END not in text: raise SystemExit(f"{readme}: no {BEGIN} ... {END} section to render into")
+    new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: f"{BEGIN}\n{render(preset)}\n{END}", text, flags=re.S)
+    readme.write_text(new)
+
+
+if __name__ == "__main__":
+    main()
