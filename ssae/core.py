@@ -165,8 +165,8 @@ PRESETS = {
     "cpu": Preset("cpu", base_model="smollm2-135m", train_problems=2000, eval_problems=200, max_context_tokens=192, max_step_tokens=64,
                   ssae=SSAEConfig(n_prefix=4, prefix_at="after_sep", freeze_encoder=True, freeze_decoder=True, standardize=True,
                                   activation="topk", topk=16),
-                  phase1=TrainConfig(updates=800, lr=2e-3, min_lr=2e-4, warmup=30, batch_size=8, eval_every=100, ckpt_every=25,
-                                     eval_examples=400, sparsity_init=3e-2, sparsity_every=5, sparsity_gain=0.5, sparsity_max=10.0,
+                  phase1=TrainConfig(updates=400, lr=2e-3, min_lr=2e-4, warmup=30, batch_size=8, eval_every=50, ckpt_every=25,
+                                     eval_examples=200, sparsity_init=3e-2, sparsity_every=5, sparsity_gain=0.5, sparsity_max=10.0,
                                      null_lr_scale=5.0, resample_every=50),
                   phase2=TrainConfig(updates=400, lr=1e-3, min_lr=1e-4, warmup=20, batch_size=32, eval_every=100, ckpt_every=50)),
     # The paper's settings (DESIGN section 1) for a CUDA machine.
