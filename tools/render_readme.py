@@ -29,9 +29,9 @@ def render(preset: str) -> str:
     figs = ROOT / "figures"
     parts = [f"*Rendered by `tools/render_readme.py` from `figures/` ({preset} preset).*\n"]
     if (figs / f"ssae_metrics_{preset}.json").exists():
+        extra = f", ablations `figures/ssae_ablation_{preset}.md`" if (figs / f"ssae_ablation_{preset}.md").exists() else ""
         parts += [f"**The SSAE** (`figures/ssae_metrics_{preset}.json`, held-out GSM8K test steps; training curves "
-                  f"`figures/ssae_training_{preset}.png`, ablations `figures/ssae_ablation_{preset}.md`):\n",
-                  metrics_table(figs / f"ssae_metrics_{preset}.json")]
+                  f"`figures/ssae_training_{preset}.png`{extra}):\n", metrics_table(figs / f"ssae_metrics_{preset}.json")]
     if (figs / f"table1_{preset}.md").exists():
         parts += [linear_table(figs / f"table1_{preset}.md"), f"![Figure 1](figures/figure1_{preset}.png)\n"]
     if (figs / f"claims_{preset}.md").exists():
