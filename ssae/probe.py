@@ -410,6 +410,7 @@ def table1(preset: str | Preset, cfg: ProbeConfig | None = None, checkpoint: Pat
 def _cell_of(table: pd.DataFrame, feature: str, column: str) -> tuple[float, float]:
     "(mean, 95% half-width) of `column` for `feature`'s linear probe (the naive row for 'naive')."
     row = table[(table.feature == feature) & (table.probe == ("naive" if feature == "naive" else "linear"))].iloc[0]
+    if column not in row or pd.isna(row[column]): return math.nan, math.nan   # not measured (e.g. AUROC of a one-class label)
     return float(row[column]), float(row.get(f"{column}_ci", 0.0))
 
 def compare(table: pd.DataFrame, a: str, b: str, column: str, lower_is_better: bool = True) -> str:
@@ -442,7 +443,8 @@ def claims(csv: Path) -> str:
             (acc, ci), (maj, _) = _cell_of(t, z, f"{col}_accuracy"), _cell_of(t, z, f"{col}_majority")
             auc, auc_ci = _cell_of(t, z, f"{col}_auroc")
             out.append(f"  - {bench} {task}: accuracy {100 * acc:.1f} ± {100 * ci:.1f} against the majority rate {100 * maj:.1f}; "
-                       f"AUROC {auc:.2f} ± {auc_ci:.2f} (" + ("above chance" if auc - auc_ci > 0.5 else "not above chance") + ")")
+                       + ("AUROC not measured (one class)" if math.isnan(auc) else
+                          f"AUROC {auc:.2f} ± {auc_ci:.2f} (" + ("above chance" if auc - auc_ci > 0.5 else "not above chance") + ")"))
     maj, _ = _cell_of(t, "naive", "logical_math500_majority")
     out.append("- **Logicality.** " + ("One class only: every judged step got the same label, so nothing can be probed; an API judge "
                                         "is needed (`SSAE_JUDGE_*`)." if maj >= 1.0 else compare(t, z, "naive", "logical_math500_accuracy", False)))
