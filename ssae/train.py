@@ -267,11 +267,16 @@ def frozen_codes(model: SSAE, split: StepSplit, states: dict | None, batch_size:
     model.eval()
     rows = list(range(len(split))) if rows is None else rows
     if states is not None: return model.sparse_code(states[split.name]["h_step"][rows].to(device)).cpu()
-    codes = torch.empty(len(rows), model.config.width)
+    return _through_encoder(model, split, rows, batch_size, device, dtype, model.config.width, model.sparse_code)
+
+@torch.no_grad()
+def _through_encoder(model: SSAE, split: StepSplit, rows: list[int], batch_size: int, device, dtype, width: int, then) -> torch.Tensor:
+    "`then(h)` [len(rows), width] for the encoder states h of the steps `rows` (length-bucketed batches, in `rows` order)."
+    out = torch.empty(len(rows), width)
     for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
         batch = {k: v.to(device) for k, v in split.steps.batch([rows[i] for i in b]).items()}
-        with autocast(device, dtype): codes[b] = model.sparse_code(model.encoder_states(batch)).float().cpu()
-    return codes
+        with autocast(device, dtype): out[b] = then(model.encoder_states(batch)).float().cpu()
+    return out
 
 @torch.no_grad()
 def evaluate_ssae(model: SSAE, split: StepSplit, states: dict | None, batch_size: int, device, dtype,
@@ -472,11 +477,7 @@ def training_states(model: SSAE, split: StepSplit, states: dict | None, batch_si
     "Encoder states [n, d] of (a seeded subset of at most `limit`) training steps: what the input standardisation is fitted on."
     rows = eval_indices(len(split), limit)
     if states is not None: return states[split.name]["h_step"][rows]
-    out = torch.empty(len(rows), model.config.hidden_size)
-    for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
-        batch = {k: v.to(device) for k, v in split.steps.batch([rows[i] for i in b]).items()}
-        with autocast(device, dtype): out[b] = model.encoder_states(batch).float().cpu()
-    return out
+    return _through_encoder(model, split, rows, batch_size, device, dtype, model.config.hidden_size, lambda h: h)
 
 def reconstruction_rate(model: SSAE, tokenizer, split: StepSplit, codes: torch.Tensor, batch_size: int, dtype) -> dict:
     """The share of `split`'s steps with a number whose greedy decoding from their own code `codes` [N, m] ends with the
