@@ -12,7 +12,6 @@ TORCH_PIP_ARGS ?=
 RUN := runs/$(PRESET)
 NOTEBOOKS := $(sort $(wildcard nbs/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst nbs/%,$(RUN)/notebooks/%,$(NOTEBOOKS))
-LIBRARY := $(wildcard ssae/*.py)
 
 .PHONY: install data test reproduce bench train ablate
 
@@ -54,11 +53,15 @@ reproduce: install $(EXECUTED)
 	@echo "executed notebooks in $(RUN)/notebooks; tables and figures in figures/"
 
 # Each notebook runs after the one before it (later chapters read earlier results) and
-# reruns only when it, an earlier notebook or the library changed: make's timestamps make
-# `make reproduce` resumable.
-$(RUN)/notebooks/%.ipynb: nbs/%.ipynb $(LIBRARY) $(STAMP)
+# reruns only when it, the module it exports or an earlier notebook changed: make's timestamps
+# make `make reproduce` resumable, and a new chapter's module does not rerun the chapters before it.
+$(RUN)/notebooks/%.ipynb: nbs/%.ipynb $(STAMP)
 	@mkdir -p $(@D)
 	SSAE_QUIET=1 $(BIN)/papermill --cwd nbs -k python3 -p preset $(PRESET) $< $(@:.ipynb=.partial.ipynb) && mv $(@:.ipynb=.partial.ipynb) $@
+
+# The module a notebook exports (its `#| default_exp`).
+module_of = $(patsubst %,ssae/%.py,$(shell grep -o '\#| default_exp [a-z_0-9]*' $(1) | head -1 | cut -d' ' -f3))
+$(foreach nb,$(NOTEBOOKS),$(eval $(patsubst nbs/%,$(RUN)/notebooks/%,$(nb)): $(call module_of,$(nb))))
 
 # Chain the executed notebooks in numeric order.
 $(foreach i,$(shell seq 2 $(words $(EXECUTED))),$(eval $(word $(i),$(EXECUTED)): $(word $(shell expr $(i) - 1),$(EXECUTED))))

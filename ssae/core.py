@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['PREFIX_PLACEMENTS', 'ACTIVATIONS', 'PRESET_NAMES', 'PRESETS', 'SSAEConfig', 'TrainConfig', 'Preset', 'get_preset',
            'pick_device', 'cpu_has_bf16', 'pick_dtype', 'autocast', 'seed_everything', 'project_root', 'run_dir',
-           'figures_dir', 'atomic_path', 'atomic_write_text', 'save_json', 'load_json', 'cached', 'cached_json',
-           'cached_tensors', 'markdown_table', 'progress']
+           'figures_dir', 'atomic_path', 'atomic_write_text', 'save_json', 'CorruptFile', 'load_json',
+           'read_safetensors', 'cached', 'cached_json', 'cached_tensors', 'markdown_table', 'progress']
 
 # %% ../nbs/00_core.ipynb #811bbdde
 PREFIX_PLACEMENTS = ("start", "after_sep")
@@ -271,8 +271,21 @@ def save_json(path: Path | str, obj) -> Path:
     "Write `obj` as indented JSON to `path` atomically."
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
+class CorruptFile(ValueError):
+    "A file that exists but cannot be read as what it should hold: truncated by a full disk, damaged, or half-copied."
+
 def load_json(path: Path | str):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    "The JSON value in `path`; an unreadable file raises `CorruptFile` naming it."
+    try: return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise CorruptFile(f"{path}: not a readable JSON file ({e})") from e
+
+def read_safetensors(path: Path | str, device="cpu") -> dict[str, torch.Tensor]:
+    "The tensors in safetensors file `path`; a truncated or damaged file raises `CorruptFile` naming it."
+    from safetensors.torch import load_file
+    if not Path(path).exists(): raise FileNotFoundError(path)
+    try: return load_file(str(path), device=str(device))
+    except Exception as e:   # safetensors raises its own error types for a damaged header or a short file
+        raise CorruptFile(f"{path}: not a readable safetensors file ({type(e).__name__}: {e}); it is truncated or damaged") from e
 
 # %% ../nbs/00_core.ipynb #136e4965
 def cached(path: Path | str, compute, write, read):
@@ -292,8 +305,8 @@ def cached_json(path: Path | str, compute):
 
 def cached_tensors(path: Path | str, compute) -> dict[str, torch.Tensor]:
     "`cached` for a dict of tensors, stored as safetensors."
-    from safetensors.torch import load_file, save_file
-    return cached(path, compute, lambda tmp, v: save_file({k: t.contiguous() for k, t in v.items()}, str(tmp)), lambda p: load_file(str(p)))
+    from safetensors.torch import save_file
+    return cached(path, compute, lambda tmp, v: save_file({k: t.contiguous() for k, t in v.items()}, str(tmp)), read_safetensors)
 
 # %% ../nbs/00_core.ipynb #74c4b67a
 def markdown_table(rows: list[dict], columns: list[str] | tuple[str, ...], digits: int = 3) -> str:

@@ -4,19 +4,20 @@
 
 # %% ../nbs/07_features.ipynb #8ac98d27
 from __future__ import annotations
-import dataclasses, hashlib, os, time
+import dataclasses, hashlib, os, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from .core import Preset, atomic_path, autocast, cached_json, atomic_write_text, get_preset, load_json, pick_device, pick_dtype, progress, run_dir, save_json
+from .core import (Preset, atomic_path, autocast, cached_json, atomic_write_text, get_preset, load_json, pick_device, pick_dtype, progress,
+                       read_safetensors, run_dir, save_json)
 from .data import load_benchmark
 from .judge import APIJudge, Judge, JudgeItem, JudgmentCache, LocalJudge, MathJudge, NumericJudge, cached_judge
-from .models import chat_prompt_ids, load_lm, load_tokenizer
+from .models import chat_prompt_ids, load_lm, load_tokenizer, model_revision
 from .segment import STEP_JOINER, StepExample, benchmark_step_examples, left_pad, tokenize_steps
 from .ssae import SSAE, blank_token_mask, first_line, greedy_decode, load_ssae, reconstruct, stop_token_mask
 from .train import StepSplit, _fingerprint, default_checkpoint, encode_split
@@ -198,7 +199,8 @@ GENERATION_VERSION = 3   # part of the cache key: 2 = the generating LMs hold bf
 
 def feature_dir(preset: str | Preset, name: str, checkpoint: Path, data: EvalSet, dtype: torch.dtype) -> Path:
     "The cache folder of benchmark `name`'s features under the SSAE in `checkpoint`, computed under `dtype` autocast."
-    key = _fingerprint(file_sha(checkpoint / "ssae.safetensors"), load_json(checkpoint / "config.json")["ssae"], str(dtype), GENERATION_VERSION,
+    config = load_json(checkpoint / "config.json")["ssae"]
+    key = _fingerprint(file_sha(checkpoint / "ssae.safetensors"), config, model_revision(config["base_model"], config["seed"]), str(dtype), GENERATION_VERSION,
                        data.split.steps.max_context_tokens, data.split.steps.max_step_tokens, data.split.problem_ids)
     return run_dir(preset, "features", f"{name}-{key}")
 
@@ -207,7 +209,7 @@ def load_step_features(folder: Path) -> StepFeatures:
     s = load_json(folder / "summary.json")
     targets = pd.read_json(folder / "targets.jsonl", lines=True, dtype=False)
     for c in LABEL_COLUMNS: targets[c] = targets[c].astype(object).where(targets[c].notna(), None)   # undecided stays None, not NaN
-    return StepFeatures(s["benchmark"], load_file(str(folder / "features.safetensors")), targets, s, folder)
+    return StepFeatures(s["benchmark"], read_safetensors(folder / "features.safetensors"), targets, s, folder)
 
 def _sampled_split(data: EvalSet, steps: list[str], tokenizer) -> StepSplit:
     examples = [dataclasses.replace(e, step=s) for e, s in zip(data.examples, steps)]
@@ -224,7 +226,9 @@ def step_features(preset: str | Preset, name: str, checkpoint: Path | None = Non
     tok = load_tokenizer(load_json(checkpoint / "config.json")["ssae"]["base_model"])
     data = eval_set(p, name, tok, cfg.problems)
     folder = feature_dir(p, name, checkpoint, data, dtype)
-    if (folder / "summary.json").exists(): return load_step_features(folder)   # before loading any model
+    if (folder / "summary.json").exists():   # before loading any model
+        try: return load_step_features(folder)
+        except ValueError as e: warnings.warn(f"{e}; computing the features of {name} again")   # CorruptFile, or pandas on a cut targets.jsonl
     model, _ = load_ssae(checkpoint, device)
     t0 = time.time()
     feats = ssae_features(model, data.split, folder / "states", cfg.batch_size, device, dtype)

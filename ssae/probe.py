@@ -13,7 +13,6 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
@@ -22,7 +21,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .core import (Preset, atomic_path, atomic_write_text, cached_json, figures_dir, get_preset, markdown_table, pick_device, pick_dtype,
+from .core import (Preset, atomic_write_text, cached_json, cached_tensors, figures_dir, get_preset, markdown_table, pick_device, pick_dtype,
                        progress, run_dir, save_json)
 from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, file_sha, step_features
 from .models import load_lm, load_tokenizer
@@ -241,14 +240,13 @@ def token_sae_features(preset: str | Preset, steps: StepFeatures, sae_dir: Path 
     p = get_preset(preset)
     sae_dir = token_sae_dir(p, sae_dir)
     path = steps.folder / f"token_sae-{file_sha(sae_dir / 'token_sae.safetensors')[:16]}.safetensors"
-    if path.exists(): return load_file(str(path))
-    device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
-    sae = load_token_sae(sae_dir, device)
-    lm, tok = load_lm(sae.config.base_model, device, seed=sae.config.seed)
-    data = eval_set(p, steps.name, tok, steps.summary["n_problems"])
-    feats = token_sae_step_features(sae, lm, data.split, batch_size, device, dtype)
-    with atomic_path(path) as tmp: save_file({k: v.contiguous() for k, v in feats.items()}, str(tmp))
-    return feats
+    def compute():
+        device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
+        sae = load_token_sae(sae_dir, device)
+        lm, tok = load_lm(sae.config.base_model, device, seed=sae.config.seed)
+        data = eval_set(p, steps.name, tok, steps.summary["n_problems"])
+        return token_sae_step_features(sae, lm, data.split, batch_size, device, dtype)
+    return cached_tensors(path, compute)
 
 def feature_matrix(steps: StepFeatures, token_sae: dict, row: str, task: Task) -> np.ndarray | None:
     "The [N, .] feature matrix of `row` for `task` (None when the row has no such feature)."

@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from transformers import DynamicCache
 
-from .core import SSAEConfig, atomic_path, autocast, save_json, load_json
+from .core import CorruptFile, SSAEConfig, atomic_path, autocast, read_safetensors, save_json, load_json
 from .models import load_lm, SEP_TOKEN
 from .segment import bucket_batches, left_pad
 
@@ -429,10 +429,8 @@ def save_ssae(folder: Path | str, model: SSAE, prior: ContextPrior | None = None
     return folder
 
 def _load_weights(module: nn.Module, path: Path) -> None:
-    try: weights = load_file(str(path), device=str(next(module.parameters()).device))
-    except Exception as e:   # safetensors raises its own error type for a truncated or damaged file
-        raise ValueError(f"{path}: cannot read the weights ({e}); the file is truncated or damaged: "
-                         "restore it (git checkout for a shipped checkpoint) or retrain") from e
+    try: weights = read_safetensors(path, next(module.parameters()).device)
+    except CorruptFile as e: raise CorruptFile(f"{e}: restore it (git checkout for a shipped checkpoint) or retrain") from e
     missing, unexpected = module.load_state_dict(weights, strict=False)
     expected = set(trainable_state(module))
     # Checkpoints written before input standardisation existed hold no buffers: identity, as they were trained.

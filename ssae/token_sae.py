@@ -4,25 +4,25 @@
 
 # %% ../nbs/08_token_sae.ipynb #666a0191
 from __future__ import annotations
-import dataclasses, time
+import dataclasses, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from .core import (Preset, atomic_path, autocast, cached_tensors, get_preset, load_json, pick_device, pick_dtype, progress, run_dir,
-                       save_json)
-from .models import load_lm
+from .core import (CorruptFile, Preset, atomic_path, autocast, cached_tensors, get_preset, load_json, pick_device, pick_dtype, progress,
+                       read_safetensors, run_dir, save_json)
+from .models import load_lm, model_revision
 from .segment import bucket_batches
 from .train import StepSplit, _fingerprint, gsm8k_splits
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'TOKEN_SAE_FORMAT', 'FEATURE_NAMES', 'TokenSAEConfig', 'token_sae_config', 'residual_stream',
-           'position_masks', 'first_of_problem', 'training_token_mask', 'collect_token_activations', 'token_cache_dir',
-           'TokenSAE', 'train_token_sae', 'evaluate_token_sae', 'save_token_sae', 'load_token_sae',
+__all__ = ['ACTIVATIONS', 'TOKEN_ACTS_VERSION', 'TOKEN_SAE_FORMAT', 'FEATURE_NAMES', 'TokenSAEConfig', 'token_sae_config',
+           'residual_stream', 'position_masks', 'first_of_problem', 'training_token_mask', 'collect_token_activations',
+           'token_cache_dir', 'TokenSAE', 'train_token_sae', 'evaluate_token_sae', 'save_token_sae', 'load_token_sae',
            'token_sae_step_features', 'run_token_sae']
 
 # %% ../nbs/08_token_sae.ipynb #1bb3208b
@@ -140,11 +140,12 @@ def collect_token_activations(lm: nn.Module, split: StepSplit, layer: int, cache
         parts.append(cached_tensors(path, compute)["acts"])
     return torch.cat(parts)
 
+TOKEN_ACTS_VERSION = 1   # part of the activation cache key: bump it when collect_token_activations changes
+
 def token_cache_dir(preset: str | Preset, config: TokenSAEConfig, split: StepSplit) -> Path:
     "Where the activations of `split` for `config` (its layer resolved) are cached."
     if config.layer is None: raise ValueError("resolve the layer first: config.for_lm(lm)")
-    tiny_seed = config.seed if config.base_model == "tiny" else None   # a random tiny model's weights depend on its seed
-    key = _fingerprint(config.base_model, tiny_seed, config.layer, split.steps.max_context_tokens,
+    key = _fingerprint(model_revision(config.base_model, config.seed), TOKEN_ACTS_VERSION, config.layer, split.steps.max_context_tokens,
                        split.steps.max_step_tokens, split.problem_ids)
     return run_dir(preset, "cache", f"token-acts-{split.name}-{key}")
 
@@ -268,7 +269,7 @@ def load_token_sae(folder: Path | str, device="cpu") -> TokenSAE:
     meta = load_json(folder / "config.json")
     if meta.get("format") != TOKEN_SAE_FORMAT: raise ValueError(f"{folder / 'config.json'}: unknown token-SAE format {meta.get('format')!r}")
     sae = TokenSAE(TokenSAEConfig(**meta["token_sae"]))
-    sae.load_state_dict(load_file(str(folder / "token_sae.safetensors")))
+    sae.load_state_dict(read_safetensors(folder / "token_sae.safetensors"))
     return sae.to(device).eval()
 
 # %% ../nbs/08_token_sae.ipynb #93344aae
@@ -301,7 +302,11 @@ def run_token_sae(preset: str | Preset, config: TokenSAEConfig | None = None, ou
     "Train (or read back) the token SAE of `preset` into `out` (default: the run folder's `token_sae/`); returns the summary."
     p = get_preset(preset)
     out = Path(out) if out else run_dir(p, "token_sae")
-    if (out / "summary.json").exists(): return load_json(out / "summary.json")
+    if (out / "summary.json").exists():
+        try:
+            load_token_sae(out / "model")   # a damaged model file (a full disk) means: train it again
+            return load_json(out / "summary.json")
+        except CorruptFile as e: warnings.warn(f"{e}; training the token SAE again")
     device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
     config = config or token_sae_config(p)
     lm, tok = load_lm(config.base_model, device, seed=config.seed)

@@ -17,18 +17,18 @@ import torch.nn.functional as F
 from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, cached_tensors, figures_dir, get_preset, markdown_table, load_json, pick_device,
                        pick_dtype, progress, project_root, run_dir, save_json, seed_everything)
 from .data import answers_equal, last_number, load_benchmark
-from .models import load_tokenizer
+from .models import load_tokenizer, model_revision
 from .segment import TokenizedSteps, benchmark_step_examples, bucket_batches, tokenize_steps
 from .ssae import SSAE, ContextPrior, reconstruct, save_ssae, trainable_state
 
 # %% auto #0
-__all__ = ['POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS', 'StepSplit',
-           'split_problems', 'eval_indices', 'gsm8k_splits', 'encode_split', 'state_cache_dir', 'pooled_states',
-           'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1', 'resample_dead_units', 'shuffle_partners',
-           'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2', 'MetricsLog', 'train', 'init_distributed',
-           'training_states', 'reconstruction_rate', 'prior_report', 'train_ssae', 'decoded_examples',
-           'write_decoded_examples', 'write_metrics_report', 'shipped_checkpoint', 'default_checkpoint',
-           'ship_checkpoint', 'main', 'run_ablation', 'write_ablation_report']
+__all__ = ['STATES_VERSION', 'POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS',
+           'StepSplit', 'split_problems', 'eval_indices', 'gsm8k_splits', 'encode_split', 'state_cache_dir',
+           'pooled_states', 'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1', 'resample_dead_units',
+           'shuffle_partners', 'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2', 'MetricsLog', 'train',
+           'init_distributed', 'training_states', 'reconstruction_rate', 'prior_report', 'train_ssae',
+           'decoded_examples', 'write_decoded_examples', 'write_metrics_report', 'shipped_checkpoint',
+           'default_checkpoint', 'ship_checkpoint', 'main', 'run_ablation', 'write_ablation_report']
 
 # %% ../nbs/05_train.ipynb #3b8d48eb
 @dataclass
@@ -39,6 +39,12 @@ class StepSplit:
     problem_ids: list[str]
 
     def __len__(self): return len(self.steps)
+
+    def subset(self, rows: list[int], name: str | None = None) -> StepSplit:
+        "The steps at `rows`, in that order (truncation counts stay those of the whole split)."
+        s = self.steps
+        steps = dataclasses.replace(s, ctx_ids=[s.ctx_ids[i] for i in rows], step_ids=[s.step_ids[i] for i in rows])
+        return StepSplit(name or self.name, steps, [self.problem_ids[i] for i in rows])
 
 def split_problems(records: list, val_fraction: float, seed: int) -> tuple[list, list]:
     "(train, validation) problems: a seeded shuffle, the last `val_fraction` held out."
@@ -90,11 +96,13 @@ def encode_split(encoder: torch.nn.Module, split: StepSplit, cache: Path, batch_
         parts.append(cached_tensors(cache / f"steps{start:07d}-{end:07d}.safetensors", lambda: encode(list(range(start, end)))))
     return {k: torch.cat([p[k] for p in parts]) for k in ("h_step", "h_ctx")}
 
+STATES_VERSION = 1   # part of the state cache key: bump it when encode_split's output changes
+
 def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.dtype) -> Path:
     """Where the cached states of `split` under `model`'s encoder live: a hash of everything they depend on, the
     autocast dtype included (bf16 and fp32 states differ by about 1e-2, so one must never be read as the other)."""
-    key = _fingerprint(model.config.base_model, model.config.encoder_layer, split.steps.max_context_tokens,
-                       split.steps.max_step_tokens, split.problem_ids, str(dtype))
+    key = _fingerprint(model_revision(model.config.base_model, model.config.seed), model.config.encoder_layer, STATES_VERSION,
+                       split.steps.max_context_tokens, split.steps.max_step_tokens, split.problem_ids, str(dtype))
     return run_dir(preset, "cache", f"states-{split.name}-{key}")
 
 # %% ../nbs/05_train.ipynb #821229e5
