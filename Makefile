@@ -39,6 +39,7 @@ test: install
 # Speed of the fast paths against the reference code's (ratios): figures/bench_cpu.{json,md}.
 bench: install
 	$(BIN)/python tools/bench.py
+	$(BIN)/python tools/bench_n2g.py --preset $(PRESET)
 
 # Retrain the SSAE of a preset (resumable; NPROC>1 uses torchrun), then the ablation table.
 NPROC ?= 1
