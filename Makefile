@@ -40,6 +40,7 @@ test: install
 bench: install
 	$(BIN)/python tools/bench.py
 	$(BIN)/python tools/bench_n2g.py --preset $(PRESET)
+	$(BIN)/python tools/bench_voting.py --preset $(PRESET)
 
 # Retrain the SSAE of a preset (resumable; NPROC>1 uses torchrun), then the ablation table.
 NPROC ?= 1

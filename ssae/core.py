@@ -147,6 +147,11 @@ class Preset:
         "The SSAE architecture on this preset's base model and seed."
         return dataclasses.replace(self.ssae, base_model=self.base_model, seed=self.seed)
 
+    def runtime(self) -> tuple[torch.device, torch.dtype]:
+        "The device this preset runs on and the autocast dtype it computes in there."
+        device = pick_device(self.device)
+        return device, pick_dtype(device, self.dtype)
+
 PRESET_NAMES = ("tiny", "cpu", "paper")
 
 # %% ../nbs/00_core.ipynb #c81f21a9

@@ -13,14 +13,14 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from .core import (Preset, atomic_path, autocast, cached_json, atomic_write_text, get_preset, load_json, pick_device, pick_dtype, progress,
+from .core import (Preset, atomic_path, autocast, cached_json, atomic_write_text, get_preset, load_json, progress,
                        read_safetensors, run_dir, save_json)
 from .data import load_benchmark
 from .judge import APIJudge, Judge, JudgeItem, JudgmentCache, LocalJudge, MathJudge, NumericJudge, cached_judge
 from .models import chat_prompt_ids, load_lm, load_tokenizer, model_revision
 from .segment import STEP_JOINER, StepExample, benchmark_step_examples, left_pad, tokenize_steps
 from .ssae import SSAE, blank_token_mask, first_line, greedy_decode, load_ssae, reconstruct, stop_token_mask
-from .train import StepSplit, _fingerprint, default_checkpoint, encode_split
+from .train import StepSplit, _fingerprint, encode_split, require_checkpoint
 
 # %% auto #0
 __all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'FEATURE_KEYS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'FeatureConfig',
@@ -219,10 +219,9 @@ def _sampled_split(data: EvalSet, steps: list[str], tokenizer) -> StepSplit:
 def step_features(preset: str | Preset, name: str, checkpoint: Path | None = None, config: FeatureConfig | None = None) -> StepFeatures:
     "Compute (or read back) the features and targets of benchmark `name`'s held-out steps under an SSAE checkpoint."
     p = get_preset(preset)
-    checkpoint = Path(checkpoint or default_checkpoint(p) or "")
-    if not (checkpoint / "config.json").exists(): raise FileNotFoundError(f"no SSAE checkpoint at {checkpoint}; train one with `make train PRESET={p.name}`")
+    checkpoint = require_checkpoint(p, checkpoint)
     cfg = config or feature_config(p)
-    device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
+    device, dtype = p.runtime()
     tok = load_tokenizer(load_json(checkpoint / "config.json")["ssae"]["base_model"])
     data = eval_set(p, name, tok, cfg.problems)
     folder = feature_dir(p, name, checkpoint, data, dtype)

@@ -13,11 +13,11 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .core import Preset, atomic_path, atomic_write_text, autocast, cached_json, figures_dir, get_preset, load_json, markdown_table, pick_device, pick_dtype, progress, run_dir, save_json
+from .core import Preset, atomic_path, atomic_write_text, autocast, cached_json, figures_dir, get_preset, load_json, markdown_table, progress, run_dir, save_json
 from .features import file_sha
 from .models import load_tokenizer
 from .ssae import SSAE, load_ssae
-from .train import StepSplit, default_checkpoint, encode_split, gsm8k_splits, state_cache_dir
+from .train import StepSplit, encode_split, gsm8k_splits, require_checkpoint, state_cache_dir
 
 # %% auto #0
 __all__ = ['ActivationFn', 'WILDCARD', 'PAD', 'CATEGORIES', 'PAPER_SHARES', 'JUDGE_PROMPT', 'N2G_VERSION', 'RULE_LABELLER',
@@ -389,9 +389,8 @@ def n2g_results(preset: str | Preset, checkpoint: Path | None = None, config: N2
     "Mine, evaluate and label the latents of the SSAE in `checkpoint` (default: `default_checkpoint`); cached in the run folder."
     p = get_preset(preset)
     cfg = config or n2g_config(p)
-    checkpoint = Path(checkpoint or default_checkpoint(p) or "")
-    if not (checkpoint / "config.json").exists(): raise FileNotFoundError(f"no SSAE checkpoint at {checkpoint}; train one with `make train PRESET={p.name}`")
-    device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
+    checkpoint = require_checkpoint(p, checkpoint)
+    device, dtype = p.runtime()
     ssae_cfg = load_json(checkpoint / "config.json")["ssae"]
     tok = load_tokenizer(ssae_cfg["base_model"])
     splits = gsm8k_splits(p, tok)
@@ -454,7 +453,7 @@ def final_step_rows(preset: str | Preset, result: dict, top: int = 10) -> list[d
     "For the first `top` mined latents: active held-out steps, how many are a problem's last step, and the share of last steps covered."
     p = get_preset(preset)
     cfg, checkpoint = N2GConfig(**result["config"]), Path(result["checkpoint"])
-    device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
+    device, dtype = p.runtime()
     tok = load_tokenizer(load_json(checkpoint / "config.json")["ssae"]["base_model"])
     heldout = head_split(gsm8k_splits(p, tok)["test"], cfg.eval_steps)
     codes = split_codes(load_ssae(checkpoint, device)[0], heldout, p, cfg.batch_size, device, dtype)

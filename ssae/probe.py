@@ -21,7 +21,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .core import (Preset, atomic_write_text, cached_json, cached_tensors, figures_dir, get_preset, markdown_table, pick_device, pick_dtype,
+from .core import (Preset, atomic_write_text, cached_json, cached_tensors, figures_dir, get_preset, markdown_table,
                        progress, run_dir, save_json)
 from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, file_sha, step_features
 from .models import load_lm, load_tokenizer
@@ -241,7 +241,7 @@ def token_sae_features(preset: str | Preset, steps: StepFeatures, sae_dir: Path 
     sae_dir = token_sae_dir(p, sae_dir)
     path = steps.folder / f"token_sae-{file_sha(sae_dir / 'token_sae.safetensors')[:16]}.safetensors"
     def compute():
-        device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
+        device, dtype = p.runtime()
         sae = load_token_sae(sae_dir, device)
         lm, tok = load_lm(sae.config.base_model, device, seed=sae.config.seed)
         data = eval_set(p, steps.name, tok, steps.summary["n_problems"])

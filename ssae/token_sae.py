@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from .core import (CorruptFile, Preset, atomic_path, autocast, cached_tensors, get_preset, load_json, pick_device, pick_dtype, progress,
+from .core import (CorruptFile, Preset, atomic_path, autocast, cached_tensors, get_preset, load_json, progress,
                        read_safetensors, run_dir, save_json)
 from .models import load_lm, model_revision
 from .segment import bucket_batches
@@ -307,7 +307,7 @@ def run_token_sae(preset: str | Preset, config: TokenSAEConfig | None = None, ou
             load_token_sae(out / "model")   # a damaged model file (a full disk) means: train it again
             return load_json(out / "summary.json")
         except CorruptFile as e: warnings.warn(f"{e}; training the token SAE again")
-    device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
+    device, dtype = p.runtime()
     config = config or token_sae_config(p)
     lm, tok = load_lm(config.base_model, device, seed=config.seed)
     config = config.for_lm(lm)

@@ -14,8 +14,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, cached_tensors, figures_dir, get_preset, markdown_table, load_json, pick_device,
-                       pick_dtype, progress, project_root, run_dir, save_json, seed_everything)
+from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, cached_tensors, figures_dir, get_preset, markdown_table, load_json,
+                       progress, project_root, run_dir, save_json, seed_everything)
 from .data import answers_equal, last_number, load_benchmark
 from .models import load_tokenizer, model_revision
 from .segment import TokenizedSteps, benchmark_step_examples, bucket_batches, tokenize_steps
@@ -28,7 +28,8 @@ __all__ = ['STATES_VERSION', 'POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'CPU_ABLAT
            'shuffle_partners', 'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2', 'MetricsLog', 'train',
            'init_distributed', 'training_states', 'reconstruction_rate', 'prior_report', 'train_ssae',
            'decoded_examples', 'write_decoded_examples', 'write_metrics_report', 'shipped_checkpoint',
-           'default_checkpoint', 'ship_checkpoint', 'main', 'run_ablation', 'write_ablation_report']
+           'default_checkpoint', 'require_checkpoint', 'ship_checkpoint', 'main', 'run_ablation',
+           'write_ablation_report']
 
 # %% ../nbs/05_train.ipynb #3b8d48eb
 @dataclass
@@ -523,7 +524,7 @@ def train_ssae(preset: str | Preset, out: Path | None = None, phases: tuple = (1
     """Train (or resume) the SSAE of `preset` into `out` (default: the run folder's `ssae/`); returns the summary,
     with the held-out GSM8K test metrics unless `test` is False (ablations choose on validation only)."""
     p = get_preset(preset)
-    device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
+    device, dtype = p.runtime()
     init_distributed(device)
     rank, world = _dist()
     out = Path(out) if out else run_dir(p, "ssae")
@@ -644,6 +645,13 @@ def default_checkpoint(preset: str | Preset) -> Path | None:
     for folder in (run_dir(preset, "ssae", create=False) / "model", shipped_checkpoint(preset)):
         if (folder / "config.json").exists(): return folder
     return None
+
+def require_checkpoint(preset: str | Preset, checkpoint: Path | str | None = None) -> Path:
+    "`checkpoint`, else `default_checkpoint(preset)`; an error saying how to get one when there is none."
+    p = get_preset(preset)
+    folder = Path(checkpoint or default_checkpoint(p) or "")
+    if not (folder / "config.json").exists(): raise FileNotFoundError(f"no SSAE checkpoint at {folder}; train one with `make train PRESET={p.name}`")
+    return folder
 
 def ship_checkpoint(run: Path, preset: str | Preset) -> Path:
     "Copy a finished run's model, training log and summary into `checkpoints/ssae-<preset>/` (to be committed)."
