@@ -56,9 +56,7 @@ def n2g_config(preset: str | Preset, **changes) -> N2GConfig:
 # %% ../nbs/10_n2g.ipynb #91d4111b
 def head_split(split: StepSplit, n: int | None) -> StepSplit:
     "The first `n` steps of `split` (all when `n` is None or larger)."
-    if n is None or n >= len(split): return split
-    s = split.steps
-    return StepSplit(split.name, dataclasses.replace(s, ctx_ids=s.ctx_ids[:n], step_ids=s.step_ids[:n]), split.problem_ids[:n])
+    return split if n is None or n >= len(split) else split.subset(list(range(n)))
 
 @torch.no_grad()
 def split_codes(model: SSAE, split: StepSplit, preset: Preset, batch_size: int, device, dtype) -> torch.Tensor:
