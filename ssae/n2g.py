@@ -294,16 +294,19 @@ def parse_category(reply: str | None) -> tuple[str | None, str]:
     return (found[0][1] if found else None), (label[1].strip() if label else "")
 
 def judge_category(model: str, patterns: Sequence[str], steps: Sequence[str], cache: Path) -> tuple[str | None, str]:
-    "Ask the OpenAI-compatible judge (`SSAE_JUDGE_*`) for a latent's (category, label); the reply is cached in `cache` by model and prompt."
+    """Ask the OpenAI-compatible judge (`SSAE_JUDGE_*`) for a latent's (category, label). A reply that names a category is
+    cached in `cache` by model and prompt; one that names none is not, so the next run asks again."""
     from openai import OpenAI
     prompt = JUDGE_PROMPT.format(patterns="\n".join(patterns), steps="\n".join(steps))
     key = hashlib.sha256(json.dumps([model, prompt]).encode()).hexdigest()[:24]
-    def ask():
-        client = OpenAI(api_key=os.environ.get("SSAE_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
-                        base_url=os.environ.get("SSAE_JUDGE_BASE_URL") or None)
-        r = client.chat.completions.create(model=model, temperature=0, messages=[{"role": "user", "content": prompt}])
-        return dict(reply=r.choices[0].message.content)
-    return parse_category(cached_json(cache / f"{key}.json", ask)["reply"])
+    path = cache / f"{key}.json"
+    if path.exists(): return parse_category(load_json(path)["reply"])
+    client = OpenAI(api_key=os.environ.get("SSAE_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+                    base_url=os.environ.get("SSAE_JUDGE_BASE_URL") or None)
+    reply = client.chat.completions.create(model=model, temperature=0, messages=[{"role": "user", "content": prompt}]).choices[0].message.content
+    parsed = parse_category(reply)
+    if parsed[0] is not None: save_json(path, dict(reply=reply))
+    return parsed
 
 # %% ../nbs/10_n2g.ipynb #7f78dcc7
 def shared_unique(codes: torch.Tensor, problem_ids: Sequence[str], top: int = 5) -> tuple[dict, list[dict]]:
