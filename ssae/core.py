@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 __all__ = ['PREFIX_PLACEMENTS', 'ACTIVATIONS', 'PRESET_NAMES', 'PRESETS', 'SSAEConfig', 'TrainConfig', 'Preset', 'get_preset',
            'pick_device', 'cpu_has_bf16', 'pick_dtype', 'autocast', 'seed_everything', 'project_root', 'run_dir',
            'figures_dir', 'atomic_path', 'atomic_write_text', 'save_json', 'CorruptFile', 'load_json',
-           'read_safetensors', 'cached', 'cached_json', 'cached_tensors', 'markdown_table', 'progress']
+           'read_safetensors', 'cached', 'cached_json', 'cached_tensors', 'markdown_table', 'save_text_figure',
+           'progress']
 
 # %% ../nbs/00_core.ipynb #811bbdde
 PREFIX_PLACEMENTS = ("start", "after_sep")
@@ -320,6 +321,19 @@ def markdown_table(rows: list[dict], columns: list[str] | tuple[str, ...], digit
         return f"{v:.{digits}f}" if isinstance(v, float) else str(v).replace("|", "\\|").replace("\n", " ")
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     return "\n".join(lines + ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]) + "\n"
+
+def save_text_figure(stem: str, text: str, title: str, size: tuple[float, float], fontsize: float = 7.5) -> list[Path]:
+    "`text` in a monospace font under `title`, as `figures/<stem>.{png,pdf}` (decoded examples a reader checks by eye)."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=size); ax.axis("off")
+    ax.text(0, 1, text, va="top", family="monospace", fontsize=fontsize, transform=ax.transAxes)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    paths = [figures_dir() / f"{stem}.{ext}" for ext in ("png", "pdf")]
+    for p in paths: fig.savefig(p, dpi=150)
+    plt.close(fig)
+    return paths
 
 # %% ../nbs/00_core.ipynb #2d58639f
 def progress(iterable=None, desc: str | None = None, disable: bool = False, **kwargs):

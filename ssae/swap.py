@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import Preset, atomic_write_text, cached_json, cached_tensors, figures_dir, get_preset, load_json, markdown_table, pick_dtype, autocast, progress, run_dir, save_json
+from .core import Preset, atomic_write_text, cached_json, cached_tensors, figures_dir, get_preset, load_json, markdown_table, pick_dtype, autocast, save_text_figure, progress, run_dir, save_json
 from .data import load_benchmark, normalize_number
 from .features import file_sha
 from .judge import model_fingerprint, reply_logprobs
@@ -574,8 +574,7 @@ def write_table3(result: dict, name: str) -> Path:
 
 def write_swap_examples(result: dict, name: str, k: int = 5) -> Path:
     "figures/swap_examples_<name>.{md,png,pdf}: the first `k` pairs: A's step, the end of B's context, B's step and the decoded steps."
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt, textwrap
+    import textwrap
     figs = figures_dir()
     d = result["decoded"]
     show = [c for c in ("full_swap", "unique_exchange", "shared_perturbation", "own_code", "prior_mean") if c in d]
@@ -583,15 +582,11 @@ def write_swap_examples(result: dict, name: str, k: int = 5) -> Path:
           for i in range(min(k, result["n_pairs"]))]
     cols = ["a_step", "b_context_end", "b_step", *show]
     atomic_write_text(figs / f"swap_examples_{name}.md", markdown_table(ex, cols))
-    fig, ax = plt.subplots(figsize=(12, 2.1 * len(ex) + 0.5)); ax.axis("off")
     lines = []
     for n, e in enumerate(ex, 1):
         lines += [f"{n}. B's context ...{e['b_context_end'][-100:]}"] + [f"    {c:>19}: {textwrap.shorten(e[c], 110)}" for c in cols if c != "b_context_end"] + [""]
-    ax.text(0, 1, "\n".join(lines), va="top", family="monospace", fontsize=7, transform=ax.transAxes)
-    ax.set_title("Latent swap: steps decoded under B's context from A's code and from mixed codes", fontsize=9)
-    fig.tight_layout()
-    for ext in ("png", "pdf"): fig.savefig(figs / f"swap_examples_{name}.{ext}", dpi=150)
-    plt.close(fig)
+    save_text_figure(f"swap_examples_{name}", "\n".join(lines), "Latent swap: steps decoded under B's context from A's code and from mixed codes",
+                     (12, 2.1 * len(ex) + 0.5), fontsize=7)
     return figs / f"swap_examples_{name}.md"
 
 # %% ../nbs/11_swap.ipynb #d7138734

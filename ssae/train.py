@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, cached_tensors, figures_dir, get_preset, markdown_table, load_json,
+from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, cached_tensors, figures_dir, get_preset, markdown_table, load_json, save_text_figure,
                        progress, project_root, run_dir, save_json, seed_everything)
 from .data import answers_equal, last_number, load_benchmark
 from .models import load_tokenizer, model_revision
@@ -593,20 +593,15 @@ def decoded_examples(model: SSAE, prior: ContextPrior, tokenizer, split: StepSpl
 
 def write_decoded_examples(examples: list[dict], name: str) -> Path:
     "figures/ssae_prior_samples_<name>.{md,png,pdf}: the decoded examples as a table and as a figure."
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt, textwrap
+    import textwrap
     figs = figures_dir()
     cols = ("context_end", "reference", "own_code", "prior_mean", "prior_sample")
     atomic_write_text(figs / f"ssae_prior_samples_{name}.md", markdown_table(examples, cols))
-    fig, ax = plt.subplots(figsize=(11, 1.6 * len(examples) + 0.5)); ax.axis("off")
     lines = []
     for k, e in enumerate(examples, 1):
         lines += [f"{k}. context ...{e['context_end'][-90:]}"] + [f"    {c:>12}: {textwrap.shorten(e[c], 100)}" for c in cols[1:]] + [""]
-    ax.text(0, 1, "\n".join(lines), va="top", family="monospace", fontsize=7.5, transform=ax.transAxes)
-    ax.set_title("Steps decoded under their own context: from the step's code, the prior's mean, a prior sample", fontsize=9)
-    fig.tight_layout()
-    for ext in ("png", "pdf"): fig.savefig(figs / f"ssae_prior_samples_{name}.{ext}", dpi=150)
-    plt.close(fig)
+    save_text_figure(f"ssae_prior_samples_{name}", "\n".join(lines),
+                     "Steps decoded under their own context: from the step's code, the prior's mean, a prior sample", (11, 1.6 * len(examples) + 0.5))
     return figs / f"ssae_prior_samples_{name}.md"
 
 # %% ../nbs/05_train.ipynb #77c5a528
