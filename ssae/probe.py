@@ -21,41 +21,18 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .core import (Preset, atomic_write_text, cached_json, cached_tensors, figures_dir, get_preset, markdown_table,
-                       progress, run_dir, save_json)
-from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, file_sha, step_features
+from .core import (Preset, ProbeConfig, atomic_write_text, cached_json, cached_tensors, figures_dir, file_sha, get_preset,
+                       markdown_table, progress, run_dir, save_json)
+from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, step_features
 from .models import load_lm, load_tokenizer
 from .token_sae import load_token_sae, token_sae_step_features
 
 # %% auto #0
 __all__ = ['KINDS', 'TASKS', 'PROBES', 'FEATURES', 'PAPER_TABLE1', 'TABLE1_COLUMNS', 'ROW_ORDER', 'FIGURE1_FEATURES',
-           'ProbeConfig', 'probe_config', 'grouped_folds', 'Task', 'TokenClasses', 'naive_probe', 'RowSpace',
-           'linear_probe', 'MLP', 'mlp_probe', 'fold_scores', 'cross_validate', 'summarise', 'token_sae_dir',
-           'token_sae_features', 'feature_matrix', 'probe_results', 'table1_frame', 'table1_csv', 'frame_table',
-           'write_table1', 'write_figure1', 'table1', 'compare', 'claims']
-
-# %% ../nbs/09_probe.ipynb #fb35d122
-@dataclass(frozen=True)
-class ProbeConfig:
-    "Cross-validation and probe settings."
-    folds: int = 5                                  # outer folds, grouped by problem
-    inner_folds: int = 3                            # inner grouped folds choosing a linear probe's strength
-    Cs: tuple = (0.01, 0.1, 1.0)                    # inverse L2 strengths of the logistic probes
-    alphas: tuple = (1.0, 10.0, 100.0, 1000.0)      # L2 strengths of the ridge probe
-    min_token_count: int = 2                        # rarer first tokens of a training part form one OTHER class
-    mlp_hidden: int = 256                           # the paper's MLP probe, fixed settings
-    mlp_dropout: float = 0.1
-    mlp_epochs: int = 30                            # passes over the training part
-    mlp_batch_size: int = 64                        # AdamW mini-batches (shuffled with `seed`)
-    mlp_lr: float = 1e-3
-    mlp_weight_decay: float = 1e-2
-    seed: int = 0
-
-_PRESET_SETTINGS = {"tiny": dict(folds=2, inner_folds=2, mlp_hidden=16, mlp_epochs=20, mlp_batch_size=4), "cpu": {}, "paper": {}}
-
-def probe_config(preset: str | Preset, **changes) -> ProbeConfig:
-    "The probe settings of `preset`, with `changes` applied."
-    return ProbeConfig(**(_PRESET_SETTINGS[get_preset(preset).name] | changes))
+           'grouped_folds', 'Task', 'TokenClasses', 'naive_probe', 'RowSpace', 'linear_probe', 'MLP', 'mlp_probe',
+           'fold_scores', 'cross_validate', 'summarise', 'token_sae_dir', 'token_sae_features', 'feature_matrix',
+           'probe_results', 'table1_frame', 'table1_csv', 'frame_table', 'write_table1', 'write_figure1', 'table1',
+           'compare', 'claims']
 
 # %% ../nbs/09_probe.ipynb #13e09185
 def grouped_folds(groups, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -263,7 +240,7 @@ def probe_results(preset: str | Preset, cfg: ProbeConfig | None = None, checkpoi
                   sae_dir: Path | None = None) -> pd.DataFrame:
     "One row per (benchmark, feature, probe, task) with every metric's mean, interval and fold count, and `n`."
     p = get_preset(preset)
-    cfg = cfg or probe_config(p)
+    cfg = cfg or p.probe
     vocab = len(load_tokenizer(p.base_model))
     rows = []
     for bench in EVAL_BENCHMARKS:
@@ -391,7 +368,7 @@ def table1(preset: str | Preset, cfg: ProbeConfig | None = None, checkpoint: Pat
            name: str | None = None) -> pd.DataFrame:
     "Probe every feature of `preset`, write Table 1 and Figure 1 (named `name`, default the preset's), return the results."
     p = get_preset(preset)
-    cfg = cfg or probe_config(p)
+    cfg = cfg or p.probe
     results = probe_results(p, cfg, checkpoint, sae_dir)
     steps = {b: step_features(p, b, checkpoint) for b in EVAL_BENCHMARKS}
     s = {b: f.summary for b, f in steps.items()}

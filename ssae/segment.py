@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_segment.ipynb #b27dbad1
 from __future__ import annotations
-import re
+import dataclasses, re
 from dataclasses import dataclass
 from itertools import chain
 from typing import Iterable, NamedTuple, Sequence
@@ -12,13 +12,14 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 import torch
 
-from .models import SEP_TOKEN
+from .core import Preset
+from .data import load_benchmark
 
 # %% auto #0
-__all__ = ['STEP_STYLES', 'ABBREVIATIONS', 'STEP_JOINER', 'split_gsm8k', 'split_generated', 'MathSpan', 'math_spans',
+__all__ = ['STEP_STYLES', 'ABBREVIATIONS', 'STEP_JOINER', 'SEP_TOKEN', 'split_gsm8k', 'split_generated', 'MathSpan', 'math_spans',
            'split_math', 'split_steps', 'StepExample', 'make_step_examples', 'benchmark_step_examples',
            'TokenizedSteps', 'newline_is_boundary', 'tokenize_steps', 'collate', 'left_pad', 'bucket_batches',
-           'padding_fraction']
+           'padding_fraction', 'StepSplit', 'split_problems', 'eval_indices', 'gsm8k_splits']
 
 # %% ../nbs/02_segment.ipynb #8e2b2135
 STEP_STYLES = ("gsm8k", "math", "generated")
@@ -177,11 +178,14 @@ class TokenizedSteps:
         return (f"context truncated in {self.n_context_truncated} of {len(self)} examples (budget {self.max_context_tokens}); "
                 f"step truncated in {self.n_step_truncated} (budget {self.max_step_tokens})")
 
-    def batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
-        "The collated batch of the examples at `indices`."
-        return collate([self.ctx_ids[i] for i in indices], [self.step_ids[i] for i in indices], self.sep_id, self.pad_id)
+    def batch(self, indices: Sequence[int], device=None) -> dict[str, torch.Tensor]:
+        "The collated batch of the examples at `indices`, on `device` when given."
+        b = collate([self.ctx_ids[i] for i in indices], [self.step_ids[i] for i in indices], self.sep_id, self.pad_id)
+        return b if device is None else {k: v.to(device) for k, v in b.items()}
 
 # %% ../nbs/02_segment.ipynb #b46778cd
+SEP_TOKEN = "<sep>"   # between a step's context and the step; `models.load_tokenizer` adds it to the vocabulary
+
 def _ids(tokenizer, texts: list[str]) -> list[list[int]]:
     return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
 
@@ -277,3 +281,42 @@ def padding_fraction(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -
     real = sum(int(lengths[b].sum()) for b in batches)
     total = sum(int(lengths[b].max()) * len(b) for b in batches)
     return 1 - real / total
+
+# %% ../nbs/02_segment.ipynb #3b8d48eb
+@dataclass
+class StepSplit:
+    "Tokenised steps of one split, with the problem each step belongs to."
+    name: str
+    steps: TokenizedSteps
+    problem_ids: list[str]
+
+    def __len__(self): return len(self.steps)
+
+    def subset(self, rows: list[int], name: str | None = None) -> StepSplit:
+        "The steps at `rows`, in that order (truncation counts stay those of the whole split)."
+        s = self.steps
+        steps = dataclasses.replace(s, ctx_ids=[s.ctx_ids[i] for i in rows], step_ids=[s.step_ids[i] for i in rows])
+        return StepSplit(name or self.name, steps, [self.problem_ids[i] for i in rows])
+
+def split_problems(records: list, val_fraction: float, seed: int) -> tuple[list, list]:
+    "(train, validation) problems: a seeded shuffle, the last `val_fraction` held out."
+    order = np.random.default_rng(seed).permutation(len(records))
+    n_val = max(1, round(len(records) * val_fraction))
+    return [records[i] for i in order[:-n_val]], [records[i] for i in order[-n_val:]]
+
+def eval_indices(n: int, limit: int | None, seed: int = 0) -> list[int]:
+    "A fixed, seeded subset of `limit` of `n` examples (all when `limit` is None), in index order."
+    if limit is None or limit >= n: return list(range(n))
+    return sorted(np.random.default_rng(seed).permutation(n)[:limit].tolist())
+
+def _tokenized(name: str, records: list, tokenizer, preset: Preset) -> StepSplit:
+    examples = benchmark_step_examples(records, "gsm8k")
+    steps = tokenize_steps(examples, tokenizer, preset.max_context_tokens, preset.max_step_tokens)
+    return StepSplit(name, steps, [e.problem_id for e in examples])
+
+def gsm8k_splits(preset: Preset, tokenizer) -> dict[str, StepSplit]:
+    "`train`/`val` from the first `train_problems` GSM8K train problems, `test` from the first `eval_problems` test problems."
+    train_val = load_benchmark("gsm8k", "train", limit=preset.train_problems)
+    train, val = split_problems(train_val, preset.val_fraction, preset.seed)
+    test = load_benchmark("gsm8k", "test", limit=preset.eval_problems)
+    return {n: _tokenized(n, r, tokenizer, preset) for n, r in (("train", train), ("val", val), ("test", test))}

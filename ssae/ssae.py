@@ -11,16 +11,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
+from fastcore.basics import patch
 from transformers import DynamicCache
 
-from .core import CorruptFile, SSAEConfig, atomic_path, autocast, read_safetensors, save_json, load_json
-from .models import load_lm, SEP_TOKEN
-from .segment import bucket_batches, left_pad
+from .core import (CorruptFile, Preset, SSAEConfig, atomic_path, autocast, cached_tensors, fingerprint, get_preset, load_json,
+                       progress, project_root, read_safetensors, run_dir, save_json)
+from .models import load_lm, model_revision
+from .segment import SEP_TOKEN, StepSplit, bucket_batches, left_pad
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'insert_prefix', 'SSAE', 'stop_token_mask', 'blank_token_mask',
-           'greedy_decode', 'generate_from_latent', 'first_line', 'reconstruct', 'ContextPrior', 'trainable_state',
-           'save_ssae', 'load_ssae']
+__all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'STATES_VERSION', 'insert_prefix', 'SSAE', 'stop_token_mask',
+           'blank_token_mask', 'latent_prompt', 'greedy_decode', 'generate_from_latent', 'first_line', 'reconstruct',
+           'ContextPrior', 'trainable_state', 'save_ssae', 'load_ssae', 'encode_split', 'state_cache_dir',
+           'shipped_checkpoint', 'default_checkpoint', 'require_checkpoint']
 
 # %% ../nbs/04_ssae.ipynb #d6870581
 def insert_prefix(token_embeds: torch.Tensor, prefix: torch.Tensor, at: torch.Tensor):
@@ -123,7 +126,6 @@ class SSAE(nn.Module):
     @property
     def device(self) -> torch.device: return self.null_prefix.device
 
-    # --- encoder side -------------------------------------------------------------------
     def encoder_states(self, batch: dict) -> torch.Tensor:
         "h: the encoder state at each row's last real token (eos), [B, d]."
         out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
@@ -150,116 +152,130 @@ class SSAE(nn.Module):
         "The soft prompt for a code, [B, n_prefix, d]."
         return self.project(z_hat).view(len(z_hat), self.config.n_prefix, self.config.hidden_size)
 
-    # --- decoder side -------------------------------------------------------------------
-    def insertion_point(self, batch: dict) -> torch.Tensor:
-        return batch["sep_index"] + 1 if self.config.prefix_at == "after_sep" else torch.zeros_like(batch["sep_index"])
 
-    def step_dropout_mask(self, batch: dict) -> torch.Tensor:
-        "Step tokens (never eos) hidden from attention in training, [B, T] bool."
-        cand = batch["loss_mask"].clone()
-        cand[torch.arange(len(cand), device=cand.device), batch["last_index"]] = False
-        return cand & (torch.rand(cand.shape, device=cand.device) < self.config.step_dropout)
+# %% ../nbs/04_ssae.ipynb #407dd73a
+@patch
+def insertion_point(self: SSAE, batch: dict) -> torch.Tensor:
+    return batch["sep_index"] + 1 if self.config.prefix_at == "after_sep" else torch.zeros_like(batch["sep_index"])
 
-    def decoder_inputs(self, prefix: torch.Tensor, batch: dict, dropped: torch.Tensor | None = None,
-                       detach_tokens: bool = False) -> dict:
-        "Embeddings, attention mask, positions and labels of the prefixed decoder input."
-        ids = batch["input_ids"]
-        token_embeds = self.decoder.get_input_embeddings()(ids)
-        if detach_tokens: token_embeds = token_embeds.detach()
-        embeds, src, is_prefix = insert_prefix(token_embeds, prefix, self.insertion_point(batch))
-        keep = batch["attention_mask"].bool() if dropped is None else batch["attention_mask"].bool() & ~dropped
-        attn = torch.where(is_prefix, True, keep.gather(1, src)).long()
-        # Label at position j is the true token at j + 1 when that token is scored. Positions
-        # come from the layout, not the (dropped) mask, so hidden tokens keep their place.
-        scored = batch["loss_mask"].gather(1, src) & ~is_prefix
-        target = torch.where(scored, ids.gather(1, src), -100)
-        labels = torch.cat([target[:, 1:], torch.full_like(target[:, :1], -100)], 1)
-        positions = torch.arange(embeds.shape[1], device=ids.device).expand(len(ids), -1)
-        return dict(inputs_embeds=embeds, attention_mask=attn, position_ids=positions, labels=labels)
+@patch
+def step_dropout_mask(self: SSAE, batch: dict) -> torch.Tensor:
+    "Step tokens (never eos) hidden from attention in training, [B, T] bool."
+    cand = batch["loss_mask"].clone()
+    cand[torch.arange(len(cand), device=cand.device), batch["last_index"]] = False
+    return cand & (torch.rand(cand.shape, device=cand.device) < self.config.step_dropout)
 
-    def decoder_nll(self, prefix: torch.Tensor, batch: dict, dropped: torch.Tensor | None = None,
-                    detached: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-row summed NLL of the step tokens and eos, and the number of scored tokens, [B] each.
-        `detached`: the decoder's weights receive no gradient (only `prefix` does)."""
-        inp = self.decoder_inputs(prefix, batch, dropped, detach_tokens=detached)
-        scorer = _StepScorer(self.decoder)
-        if not detached: return scorer(**inp)
-        weights = {f"lm.{n}": p.detach() for n, p in self.decoder.named_parameters()}
-        return torch.func.functional_call(scorer, weights, (), inp)
+@patch
+def decoder_inputs(self: SSAE, prefix: torch.Tensor, batch: dict, dropped: torch.Tensor | None = None,
+                   detach_tokens: bool = False) -> dict:
+    "Embeddings, attention mask, positions and labels of the prefixed decoder input."
+    ids = batch["input_ids"]
+    token_embeds = self.decoder.get_input_embeddings()(ids)
+    if detach_tokens: token_embeds = token_embeds.detach()
+    embeds, src, is_prefix = insert_prefix(token_embeds, prefix, self.insertion_point(batch))
+    keep = batch["attention_mask"].bool() if dropped is None else batch["attention_mask"].bool() & ~dropped
+    attn = torch.where(is_prefix, True, keep.gather(1, src)).long()
+    # Label at position j is the true token at j + 1 when that token is scored. Positions
+    # come from the layout, not the (dropped) mask, so hidden tokens keep their place.
+    scored = batch["loss_mask"].gather(1, src) & ~is_prefix
+    target = torch.where(scored, ids.gather(1, src), -100)
+    labels = torch.cat([target[:, 1:], torch.full_like(target[:, :1], -100)], 1)
+    positions = torch.arange(embeds.shape[1], device=ids.device).expand(len(ids), -1)
+    return dict(inputs_embeds=embeds, attention_mask=attn, position_ids=positions, labels=labels)
 
-    def null_nll(self, batch: dict, dropped: torch.Tensor | None = None):
-        "NLL with the learned constant prefix: what the same decoder achieves from the context alone."
-        prefix = self.null_prefix.expand(len(batch["input_ids"]), -1, -1)
-        # A trainable decoder must not learn from the baseline's loss, only the constant prefix does.
-        return self.decoder_nll(prefix, batch, dropped, detached=self.decoder_trains)
+@patch
+def decoder_nll(self: SSAE, prefix: torch.Tensor, batch: dict, dropped: torch.Tensor | None = None,
+                detached: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row summed NLL of the step tokens and eos, and the number of scored tokens, [B] each.
+    `detached`: the decoder's weights receive no gradient (only `prefix` does)."""
+    inp = self.decoder_inputs(prefix, batch, dropped, detach_tokens=detached)
+    scorer = _StepScorer(self.decoder)
+    if not detached: return scorer(**inp)
+    weights = {f"lm.{n}": p.detach() for n, p in self.decoder.named_parameters()}
+    return torch.func.functional_call(scorer, weights, (), inp)
 
-    @property
-    def decoder_trains(self) -> bool:
-        "Whether any decoder weight learns (unfrozen, or LoRA adapters)."
-        return any(p.requires_grad for p in self.decoder.parameters())
+@patch
+def null_nll(self: SSAE, batch: dict, dropped: torch.Tensor | None = None):
+    "NLL with the learned constant prefix: what the same decoder achieves from the context alone."
+    prefix = self.null_prefix.expand(len(batch["input_ids"]), -1, -1)
+    # A trainable decoder must not learn from the baseline's loss, only the constant prefix does.
+    return self.decoder_nll(prefix, batch, dropped, detached=self.decoder_trains)
 
-    @property
-    def shares_context(self) -> bool:
-        "Whether the context's decoder states are independent of the prefix (prefix after `<sep>`, nothing in the decoder learns)."
-        return self.config.prefix_at == "after_sep" and not self.decoder_trains
+@patch(as_prop=True)
+def decoder_trains(self: SSAE) -> bool:
+    "Whether any decoder weight learns (unfrozen, or LoRA adapters)."
+    return any(p.requires_grad for p in self.decoder.parameters())
 
-    def shared_context_nll(self, prefixes: list[torch.Tensor], batch: dict, dropped: torch.Tensor | None = None):
-        """`decoder_nll` for several prefixes at once when `shares_context`: the context and `<sep>` go through
-        the frozen decoder once, without gradients, and every prefix continues from their cached keys and values,
-        so only the prefix and the step tokens are processed (and backpropagated) per prefix."""
-        ids, sep, lengths = batch["input_ids"], batch["sep_index"], batch["lengths"]
-        base, embed = self.decoder.base_model, self.decoder.get_input_embeddings()
-        B, T = ids.shape
-        P, Lc, Ls = self.config.n_prefix, int(sep.max()) + 1, int((lengths - sep - 1).max())
-        ctx_mask = (torch.arange(Lc, device=ids.device)[None] <= sep[:, None]).long()
-        with torch.no_grad():
-            cache = DynamicCache(config=self.decoder.config)
-            base(input_ids=ids[:, :Lc], attention_mask=ctx_mask, position_ids=torch.arange(Lc, device=ids.device).expand(B, -1),
-                 past_key_values=cache, use_cache=True)
-        # Each row's step tokens (and eos), left-aligned: they follow its own <sep>, whatever the padding before.
-        k = torch.arange(Ls, device=ids.device)[None]
-        valid = k < (lengths - sep - 1)[:, None]
-        src = (sep[:, None] + 1 + k).clamp(max=T - 1)
-        step_ids = ids.gather(1, src)
-        keep = valid if dropped is None else valid & ~dropped.gather(1, src)
-        attn = torch.cat([ctx_mask, torch.ones(B, P, dtype=ctx_mask.dtype, device=ids.device), keep.long()], 1)
-        positions = sep[:, None] + 1 + torch.arange(P + Ls, device=ids.device)[None]
-        # The last prefix vector predicts the first step token, each step token the next one.
-        labels = torch.full((B, P + Ls), -100, dtype=ids.dtype, device=ids.device)
-        labels[:, P - 1:P - 1 + Ls] = torch.where(valid, step_ids, -100)
-        # All prefixes go through the decoder in one pass (row b * n + i: prefix i of row b): small
-        # matrices, so one pass of n * B rows costs far less than n passes of B rows on a CPU.
-        n = len(prefixes)
-        cache.batch_repeat_interleave(n)
-        rep = lambda t: t.repeat_interleave(n, dim=0)
-        step_embeds = embed(step_ids)
-        stacked = torch.stack([p.to(step_embeds.dtype) for p in prefixes], 1).flatten(0, 1)
-        hidden = base(inputs_embeds=torch.cat([stacked, rep(step_embeds)], 1), attention_mask=rep(attn),
-                      position_ids=rep(positions), past_key_values=cache, use_cache=True).last_hidden_state
-        nll, count = _row_nll(self.decoder, hidden, rep(labels))
-        return [(nll.view(B, n)[:, i], count.view(B, n)[:, i]) for i in range(n)]
+@patch(as_prop=True)
+def shares_context(self: SSAE) -> bool:
+    "Whether the context's decoder states are independent of the prefix (prefix after `<sep>`, nothing in the decoder learns)."
+    return self.config.prefix_at == "after_sep" and not self.decoder_trains
 
-    def forward(self, batch: dict, h: torch.Tensor | None = None, with_null: bool = True) -> dict:
-        """Phase-1 pass. `h` may be given (cached encoder states, frozen encoder).
-        Returns per-row `nll`, `null_nll`, `n_tokens`, and `z_hat`, `l1` = ||z_hat||_1 per row, and the states `h` (detached)."""
-        if h is None: h = self.encoder_states(batch)
-        z_hat = self.sparse_code(h)
-        noisy = z_hat + self.config.noise_std * torch.randn_like(z_hat) if self.training and self.config.noise_std else z_hat
-        dropped = self.step_dropout_mask(batch) if self.training and self.config.step_dropout else None
-        out = dict(z_hat=z_hat, l1=z_hat.abs().sum(-1), h=h.detach())
-        results = self.prefix_nlls([self.prefix(noisy)], batch, dropped, with_null)
-        out["nll"], out["n_tokens"] = results[0]
-        if with_null: out["null_nll"] = results[1][0]
-        return out
 
-    def prefix_nlls(self, prefixes: list[torch.Tensor], batch: dict, dropped: torch.Tensor | None = None,
-                    with_null: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per-row (NLL, scored tokens) of the step under each of `prefixes` and then, if `with_null`, under the
-        learned constant prefix; one shared context pass for all of them when `shares_context`."""
-        if self.shares_context:
-            null = [self.null_prefix.expand(len(batch["input_ids"]), -1, -1)] if with_null else []
-            return self.shared_context_nll([*prefixes, *null], batch, dropped)
-        return [self.decoder_nll(p, batch, dropped) for p in prefixes] + ([self.null_nll(batch, dropped)] if with_null else [])
+# %% ../nbs/04_ssae.ipynb #080bc1cf
+@patch
+def shared_context_nll(self: SSAE, prefixes: list[torch.Tensor], batch: dict, dropped: torch.Tensor | None = None):
+    """`decoder_nll` for several prefixes at once when `shares_context`: the context and `<sep>` go through
+    the frozen decoder once, without gradients, and every prefix continues from their cached keys and values,
+    so only the prefix and the step tokens are processed (and backpropagated) per prefix."""
+    ids, sep, lengths = batch["input_ids"], batch["sep_index"], batch["lengths"]
+    base, embed = self.decoder.base_model, self.decoder.get_input_embeddings()
+    B, T = ids.shape
+    P, Lc, Ls = self.config.n_prefix, int(sep.max()) + 1, int((lengths - sep - 1).max())
+    ctx_mask = (torch.arange(Lc, device=ids.device)[None] <= sep[:, None]).long()
+    with torch.no_grad():
+        cache = DynamicCache(config=self.decoder.config)
+        base(input_ids=ids[:, :Lc], attention_mask=ctx_mask, position_ids=torch.arange(Lc, device=ids.device).expand(B, -1),
+             past_key_values=cache, use_cache=True)
+    # Each row's step tokens (and eos), left-aligned: they follow its own <sep>, whatever the padding before.
+    k = torch.arange(Ls, device=ids.device)[None]
+    valid = k < (lengths - sep - 1)[:, None]
+    src = (sep[:, None] + 1 + k).clamp(max=T - 1)
+    step_ids = ids.gather(1, src)
+    keep = valid if dropped is None else valid & ~dropped.gather(1, src)
+    attn = torch.cat([ctx_mask, torch.ones(B, P, dtype=ctx_mask.dtype, device=ids.device), keep.long()], 1)
+    positions = sep[:, None] + 1 + torch.arange(P + Ls, device=ids.device)[None]
+    # The last prefix vector predicts the first step token, each step token the next one.
+    labels = torch.full((B, P + Ls), -100, dtype=ids.dtype, device=ids.device)
+    labels[:, P - 1:P - 1 + Ls] = torch.where(valid, step_ids, -100)
+    # All prefixes go through the decoder in one pass (row b * n + i: prefix i of row b): small
+    # matrices, so one pass of n * B rows costs far less than n passes of B rows on a CPU.
+    n = len(prefixes)
+    cache.batch_repeat_interleave(n)
+    rep = lambda t: t.repeat_interleave(n, dim=0)
+    step_embeds = embed(step_ids)
+    stacked = torch.stack([p.to(step_embeds.dtype) for p in prefixes], 1).flatten(0, 1)
+    hidden = base(inputs_embeds=torch.cat([stacked, rep(step_embeds)], 1), attention_mask=rep(attn),
+                  position_ids=rep(positions), past_key_values=cache, use_cache=True).last_hidden_state
+    nll, count = _row_nll(self.decoder, hidden, rep(labels))
+    return [(nll.view(B, n)[:, i], count.view(B, n)[:, i]) for i in range(n)]
+
+
+# %% ../nbs/04_ssae.ipynb #edfedb22
+@patch
+def forward(self: SSAE, batch: dict, h: torch.Tensor | None = None, with_null: bool = True) -> dict:
+    """Phase-1 pass. `h` may be given (cached encoder states, frozen encoder).
+    Returns per-row `nll`, `null_nll`, `n_tokens`, and `z_hat`, `l1` = ||z_hat||_1 per row, and the states `h` (detached)."""
+    if h is None: h = self.encoder_states(batch)
+    z_hat = self.sparse_code(h)
+    noisy = z_hat + self.config.noise_std * torch.randn_like(z_hat) if self.training and self.config.noise_std else z_hat
+    dropped = self.step_dropout_mask(batch) if self.training and self.config.step_dropout else None
+    out = dict(z_hat=z_hat, l1=z_hat.abs().sum(-1), h=h.detach())
+    results = self.prefix_nlls([self.prefix(noisy)], batch, dropped, with_null)
+    out["nll"], out["n_tokens"] = results[0]
+    if with_null: out["null_nll"] = results[1][0]
+    return out
+
+@patch
+def prefix_nlls(self: SSAE, prefixes: list[torch.Tensor], batch: dict, dropped: torch.Tensor | None = None,
+                with_null: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per-row (NLL, scored tokens) of the step under each of `prefixes` and then, if `with_null`, under the
+    learned constant prefix; one shared context pass for all of them when `shares_context`."""
+    if self.shares_context:
+        null = [self.null_prefix.expand(len(batch["input_ids"]), -1, -1)] if with_null else []
+        return self.shared_context_nll([*prefixes, *null], batch, dropped)
+    return [self.decoder_nll(p, batch, dropped) for p in prefixes] + ([self.null_nll(batch, dropped)] if with_null else [])
+
 
 # %% ../nbs/04_ssae.ipynb #ba7bc1d8
 def _vocabulary_mask(tokenizer, vocab_size: int, holds) -> torch.Tensor:
@@ -281,7 +297,7 @@ def blank_token_mask(tokenizer, vocab_size: int) -> torch.Tensor:
 
 # %% ../nbs/04_ssae.ipynb #05b2d7e8
 @torch.no_grad()
-def _prompt(model: SSAE, prefix: torch.Tensor, ctx_ids: list[list[int]]):
+def latent_prompt(model: SSAE, prefix: torch.Tensor, ctx_ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     "Left-padded decoder input for generation: prefix and `context <sep>` per row, and its attention mask."
     cfg = model.config
     ids, mask = left_pad([c + [cfg.sep_token_id] for c in ctx_ids], cfg.pad_token_id, model.device)
@@ -346,7 +362,7 @@ def greedy_decode(lm: nn.Module, embeds: torch.Tensor, attn: torch.Tensor, stop:
 def generate_from_latent(model: SSAE, z_hat: torch.Tensor, ctx_ids: list[list[int]], stop: torch.Tensor,
                          max_new_tokens: int = 64, use_cache: bool = True, leading: torch.Tensor | None = None) -> list[list[int]]:
     "Greedy step tokens for each (latent, context) row, up to and including its stop token (`leading`: see `greedy_decode`)."
-    embeds, attn = _prompt(model, model.prefix(z_hat.to(model.device)), ctx_ids)
+    embeds, attn = latent_prompt(model, model.prefix(z_hat.to(model.device)), ctx_ids)
     return greedy_decode(model.decoder, embeds, attn, stop, max_new_tokens, use_cache, leading=leading)
 
 # %% ../nbs/04_ssae.ipynb #b649bdb9
@@ -452,3 +468,55 @@ def load_ssae(folder: Path | str, device="cpu") -> tuple[SSAE, ContextPrior | No
         prior = ContextPrior.from_base(model.config, device=device, **meta["prior"])
         _load_weights(prior, folder / "prior.safetensors")
     return model.eval(), prior
+
+# %% ../nbs/04_ssae.ipynb #38b16b6c
+@torch.no_grad()
+def encode_split(encoder: torch.nn.Module, split: StepSplit, cache: Path, batch_size: int = 16,
+                 shard_size: int = 1024, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
+    "`h_step` and `h_ctx` [N, d] for every step of `split`, from (or into) the shard cache folder `cache`."
+    cache.mkdir(parents=True, exist_ok=True)
+    encoder.eval()
+    def encode(idx: list[int]) -> dict[str, torch.Tensor]:
+        states = {k: torch.empty(len(idx), encoder.config.hidden_size) for k in ("h_step", "h_ctx")}
+        for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
+            batch = split.steps.batch([idx[i] for i in b], device)
+            with autocast(device, dtype):
+                hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            rows = torch.arange(len(b), device=hidden.device)
+            states["h_step"][b] = hidden[rows, batch["last_index"]].float().cpu()
+            states["h_ctx"][b] = hidden[rows, batch["sep_index"]].float().cpu()
+        return states
+    parts = []
+    for start in progress(range(0, len(split), shard_size), desc=f"encode {split.name}"):
+        end = min(start + shard_size, len(split))
+        # named by range: another shard size cannot misread it
+        parts.append(cached_tensors(cache / f"steps{start:07d}-{end:07d}.safetensors", lambda: encode(list(range(start, end)))))
+    return {k: torch.cat([p[k] for p in parts]) for k in ("h_step", "h_ctx")}
+
+STATES_VERSION = 1   # part of the state cache key: bump it when encode_split's output changes
+
+def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.dtype) -> Path:
+    """Where the cached states of `split` under `model`'s encoder live: a hash of everything they depend on, the
+    autocast dtype included (bf16 and fp32 states differ by about 1e-2, so one must never be read as the other)."""
+    key = fingerprint(model_revision(model.config.base_model, model.config.seed), model.config.encoder_layer, STATES_VERSION,
+                       split.steps.max_context_tokens, split.steps.max_step_tokens, split.problem_ids, str(dtype))
+    return run_dir(preset, "cache", f"states-{split.name}-{key}")
+
+# %% ../nbs/04_ssae.ipynb #6a2898f9
+def shipped_checkpoint(preset: str | Preset) -> Path:
+    "Where the repository ships the pretrained SSAE of a preset: `checkpoints/ssae-<preset>/`."
+    return project_root() / "checkpoints" / f"ssae-{get_preset(preset).name}"
+
+def default_checkpoint(preset: str | Preset) -> Path | None:
+    "The SSAE later chapters load: a run trained here (`make train`) if there is one, else the shipped checkpoint."
+    for folder in (run_dir(preset, "ssae", create=False) / "model", shipped_checkpoint(preset)):
+        if (folder / "config.json").exists(): return folder
+    return None
+
+def require_checkpoint(preset: str | Preset, checkpoint: Path | str | None = None) -> Path:
+    "`checkpoint`, else `default_checkpoint(preset)`; an error saying how to get one when there is none."
+    p = get_preset(preset)
+    folder = Path(checkpoint or default_checkpoint(p) or "")
+    if not (folder / "config.json").exists(): raise FileNotFoundError(f"no SSAE checkpoint at {folder}; train one with `make train PRESET={p.name}`")
+    return folder
+

@@ -13,52 +13,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import Preset, atomic_write_text, cached_json, cached_tensors, figures_dir, get_preset, load_json, markdown_table, pick_dtype, autocast, save_text_figure, progress, run_dir, save_json
+from .core import (Preset, SwapConfig, atomic_write_text, autocast, bootstrap_ci, cached_json, cached_tensors, figures_dir, file_sha, fingerprint,
+                       get_preset, load_json, markdown_table, pick_dtype, progress, run_dir, save_json, save_text_figure)
 from .data import load_benchmark, normalize_number
-from .features import file_sha
 from .judge import model_fingerprint, reply_logprobs
 from .models import chat_prompt_ids, load_lm, load_tokenizer
-from .segment import benchmark_step_examples
-from .ssae import SSAE, ContextPrior, load_ssae, reconstruct
-from .train import StepSplit, encode_split, require_checkpoint, gsm8k_splits, state_cache_dir
+from .segment import StepSplit, benchmark_step_examples, gsm8k_splits
+from .ssae import SSAE, ContextPrior, encode_split, load_ssae, reconstruct, require_checkpoint, state_cache_dir
 
 # %% auto #0
 __all__ = ['INTERVENTIONS', 'CONTROLS', 'REFERENCES', 'CONDITIONS', 'OP_KEYWORDS', 'RUBRIC_SYSTEM', 'RUBRIC', 'MEASURES',
-           'SWAP_VERSION', 'PAPER_ROW', 'LABELS', 'COLUMNS', 'SwapConfig', 'swap_config', 'sample_pairs', 'unit_norm',
-           'as_code', 'full_swap', 'unique_exchange', 'shared_perturbation', 'intervention_codes', 'numbers_in',
-           'entities_in', 'content_items', 'background_counts', 'operation', 'transfer_flags', 'bootstrap_ci', 'fmt_ci',
-           'category_counts', 'agreement', 'RatingItem', 'clip', 'rating_messages', 'parse_rating', 'Rating', 'Rater',
-           'LocalRater', 'APIRater', 'api_raters', 'RatingCache', 'cached_ratings', 'prior_mean_codes', 'swap_codes',
-           'condition_measures', 'summarize', 'judge_items', 'run_swap', 'calibration', 'judge_agreement', 'mean_score',
-           'table3_rows', 'write_table3', 'write_swap_examples', 'swap_findings']
+           'SWAP_VERSION', 'PAPER_ROW', 'LABELS', 'COLUMNS', 'sample_pairs', 'unit_norm', 'as_code', 'full_swap',
+           'unique_exchange', 'shared_perturbation', 'intervention_codes', 'numbers_in', 'entities_in', 'content_items',
+           'background_counts', 'operation', 'transfer_flags', 'fmt_ci', 'category_counts', 'agreement', 'RatingItem',
+           'clip', 'rating_messages', 'parse_rating', 'Rating', 'Rater', 'LocalRater', 'APIRater', 'api_raters',
+           'RatingCache', 'cached_ratings', 'prior_mean_codes', 'swap_codes', 'condition_measures', 'summarize',
+           'judge_items', 'run_swap', 'calibration', 'judge_agreement', 'mean_score', 'table3_rows', 'write_table3',
+           'write_swap_examples', 'swap_findings']
 
 # %% ../nbs/11_swap.ipynb #1ca20b4e
-@dataclass(frozen=True)
-class SwapConfig:
-    "How the latent-swap test of one preset is run."
-    pairs: int = 200              # (A, B) step pairs
-    calibration: int = 100        # pairs whose reference rows (B's step, A's step copied) calibrate the judges
-    judge_pairs: int | None = None  # pairs whose decoded steps the judges rate (None: all)
-    batch_size: int = 32          # rows per decoding batch
-    judge_batch: int = 8          # prompts per local-judge pass
-    perturb_sigma: float = 1.0    # log-scale noise of the shared-dimension perturbation
-    bootstrap: int = 1000         # bootstrap resamples of the pairs
-    context_chars: int = 700      # characters of each context a judge sees (head and tail kept)
-    seed: int = 0
-
-# cpu: the local judge rates 60 pairs per condition and 60 calibration pairs (420 prompts), which keeps the chapter near
-# its 10 minutes on two cores; decoding covers all 200 pairs.
-_PRESET_SETTINGS = {"tiny": dict(pairs=6, calibration=3, batch_size=4, judge_batch=4, bootstrap=200),
-                    "cpu": dict(pairs=200, calibration=60, judge_pairs=60, context_chars=500), "paper": dict(pairs=1000, calibration=200)}
-
-def swap_config(preset: str | Preset, **changes) -> SwapConfig:
-    "The swap-test settings of `preset`, with `changes` applied."
-    return SwapConfig(**(_PRESET_SETTINGS[get_preset(preset).name] | changes))
-
 INTERVENTIONS = ("full_swap", "unique_exchange", "shared_perturbation")
 CONTROLS = ("own_code", "prior_mean")
 REFERENCES = ("b_step", "a_step_copied")   # no decoding: B's own reference step; A's reference step copied verbatim
 CONDITIONS = INTERVENTIONS + CONTROLS + REFERENCES
+
 
 # %% ../nbs/11_swap.ipynb #d4f822b2
 def sample_pairs(problem_ids: list[str], n: int, seed: int) -> list[tuple[int, int]]:
@@ -156,17 +134,6 @@ def transfer_flags(decoded: str, a_step: str, b_step: str, tokenizer) -> dict[st
                 len_a=abs(len(d) - len(a)) < abs(len(d) - len(b)), len_b=abs(len(d) - len(b)) < abs(len(d) - len(a)))
 
 # %% ../nbs/11_swap.ipynb #7ef4fed7
-def bootstrap_ci(num: np.ndarray, den: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    "(estimate, low, high): sum(num) / sum(den) (or the mean of `num`), with a percentile bootstrap interval over rows; nan when undefined."
-    num = np.asarray(num, dtype=float)
-    den = np.ones_like(num) if den is None else np.asarray(den, dtype=float)
-    if len(num) == 0 or den.sum() == 0: return (float("nan"),) * 3
-    idx = np.random.default_rng(seed).integers(0, len(num), size=(n_boot, len(num)))
-    d = den[idx].sum(1)
-    stats = np.where(d > 0, num[idx].sum(1) / np.where(d > 0, d, 1), np.nan)
-    lo, hi = np.nanquantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(num.sum() / den.sum()), float(lo), float(hi)
-
 def fmt_ci(est: tuple[float, float, float]) -> str:
     "`0.123 [0.100, 0.150]`, or `n/a`."
     return "n/a" if np.isnan(est[0]) else f"{est[0]:.3f} [{est[1]:.3f}, {est[2]:.3f}]"
@@ -373,7 +340,7 @@ def prior_mean_codes(model: SSAE, prior: ContextPrior, split: StepSplit, rows: l
         return as_code(prior(h_ctx=h_ctx[rows].to(device))[0].float()).cpu()
     out = []
     for s in range(0, len(rows), batch_size):
-        batch = {k: v.to(device) for k, v in split.steps.batch(rows[s:s + batch_size]).items()}
+        batch = split.steps.batch(rows[s:s + batch_size], device)
         with autocast(device, dtype): out.append(as_code(prior(batch)[0].float()).cpu())
     return torch.cat(out)
 
@@ -407,8 +374,6 @@ def summarize(m: dict[str, np.ndarray], n_boot: int, seed: int) -> dict[str, tup
 # %% ../nbs/11_swap.ipynb #7a00ff30
 SWAP_VERSION = 1   # part of the cache key: bump when a change alters decoded steps
 
-def _key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 def _texts(p: Preset, split: StepSplit) -> tuple[list[str], list[str]]:
     "(context, step) text of every example of the GSM8K test split, in `split`'s order."
@@ -423,7 +388,7 @@ def judge_items(cond_steps: dict[str, list[str]], a_ctx: list[str], b_ctx: list[
 def run_swap(preset: str | Preset, checkpoint: Path | None = None, config: SwapConfig | None = None, raters: list[Rater] | None = None) -> dict:
     "Run (or read back) the latent-swap test of `preset`; returns the summary that `write_table3` renders."
     p = get_preset(preset)
-    cfg = config or swap_config(p)
+    cfg = config or p.swap
     checkpoint = require_checkpoint(p, checkpoint)
     device, dtype = p.runtime()
     meta = load_json(checkpoint / "config.json")
@@ -433,7 +398,7 @@ def run_swap(preset: str | Preset, checkpoint: Path | None = None, config: SwapC
     ctx, step = _texts(p, split)
     pairs = sample_pairs(split.problem_ids, cfg.pairs, cfg.seed)
     shas = [file_sha(checkpoint / f) for f in ("ssae.safetensors", "prior.safetensors") if (checkpoint / f).exists()]
-    folder = run_dir(p, "swap", _key(shas, meta["ssae"], [cfg.pairs, cfg.seed, cfg.perturb_sigma, cfg.batch_size], str(dtype), SWAP_VERSION, split.problem_ids,
+    folder = run_dir(p, "swap", fingerprint(shas, meta["ssae"], [cfg.pairs, cfg.seed, cfg.perturb_sigma, cfg.batch_size], str(dtype), SWAP_VERSION, split.problem_ids,
                                      split.steps.max_context_tokens, split.steps.max_step_tokens))
     model, prior = load_ssae(checkpoint, device)
     states = encode_split(model.encoder, split, state_cache_dir(p, model, split, dtype), cfg.batch_size, device=device, dtype=dtype)

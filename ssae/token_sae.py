@@ -5,7 +5,6 @@
 # %% ../nbs/08_token_sae.ipynb #666a0191
 from __future__ import annotations
 import dataclasses, time, warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -13,69 +12,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from .core import (CorruptFile, Preset, atomic_path, autocast, cached_tensors, get_preset, load_json, progress,
-                       read_safetensors, run_dir, save_json)
+from .core import (CorruptFile, Preset, TokenSAEConfig, atomic_path, autocast, cached_tensors, fingerprint, get_preset,
+                       load_json, progress, read_safetensors, run_dir, save_json)
 from .models import load_lm, model_revision
-from .segment import bucket_batches
-from .train import StepSplit, _fingerprint, gsm8k_splits
+from .segment import StepSplit, bucket_batches, gsm8k_splits
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'TOKEN_ACTS_VERSION', 'TOKEN_SAE_FORMAT', 'FEATURE_NAMES', 'TokenSAEConfig', 'token_sae_config',
-           'residual_stream', 'position_masks', 'first_of_problem', 'training_token_mask', 'collect_token_activations',
-           'token_cache_dir', 'TokenSAE', 'train_token_sae', 'evaluate_token_sae', 'save_token_sae', 'load_token_sae',
-           'token_sae_step_features', 'run_token_sae']
-
-# %% ../nbs/08_token_sae.ipynb #1bb3208b
-ACTIVATIONS = ("relu", "topk")
-
-@dataclass(frozen=True)
-class TokenSAEConfig:
-    "A token-level SAE on one layer of a base model's residual stream, and how it is trained; saved beside its weights."
-    base_model: str = "smollm2-135m"  # `load_lm` name of the model whose activations are encoded
-    layer: int | None = None          # read the residual stream after this many layers (None: the middle layer)
-    expansion: int = 16               # dictionary width m = hidden size * expansion
-    activation: str = "topk"          # "topk" (k active features) or "relu" (ReLU + L1 penalty)
-    k: int = 32                       # active features per token ("topk")
-    l1_coeff: float = 5.0             # weight of ||f||_1 ("relu")
-    lr: float = 5e-4                  # AdamW learning rate (constant)
-    steps: int = 1000                 # optimiser steps
-    batch_tokens: int = 4096          # tokens per step
-    train_problems: int | None = None # GSM8K train problems whose tokens it sees (None: the preset's `train_problems`)
-    seed: int = 0                     # initialisation and batch order (and the weights of a "tiny" base model)
-    hidden_size: int = 0              # filled in from the base model
-
-    def __post_init__(self):
-        if self.activation not in ACTIVATIONS: raise ValueError(f"TokenSAEConfig.activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        for f in ("expansion", "k", "steps", "batch_tokens"):
-            if getattr(self, f) < 1: raise ValueError(f"TokenSAEConfig.{f} must be >= 1, got {getattr(self, f)}")
-        if self.layer is not None and self.layer < 1: raise ValueError(f"TokenSAEConfig.layer must be None or >= 1, got {self.layer}")
-        if self.train_problems is not None and self.train_problems < 2:   # fewer leaves no validation problem
-            raise ValueError(f"TokenSAEConfig.train_problems must be None or >= 2, got {self.train_problems}")
-        if self.lr <= 0 or self.l1_coeff < 0: raise ValueError(f"TokenSAEConfig needs lr > 0 and l1_coeff >= 0, got {self.lr}, {self.l1_coeff}")
-        if self.hidden_size and self.activation == "topk" and self.k > self.width:
-            raise ValueError(f"TokenSAEConfig.k = {self.k} exceeds the dictionary width {self.width}")
-
-    @property
-    def width(self) -> int: return self.hidden_size * self.expansion
-
-    def for_lm(self, lm: nn.Module) -> TokenSAEConfig:
-        "This config with `layer` (default: the middle one) and `hidden_size` taken from the causal LM `lm`."
-        n_layers = lm.config.num_hidden_layers
-        layer = n_layers // 2 if self.layer is None else self.layer
-        if layer > n_layers: raise ValueError(f"TokenSAEConfig.layer = {layer} but {self.base_model} has {n_layers} layers")
-        return dataclasses.replace(self, layer=layer, hidden_size=lm.config.hidden_size)
-
-# %% ../nbs/08_token_sae.ipynb #09300dbc
-_PRESET_SETTINGS = {
-    "tiny": dict(k=8, steps=60, batch_tokens=256, lr=3e-3),
-    "cpu": dict(steps=600, train_problems=1000),
-    "paper": dict(steps=2_500),
-}
-
-def token_sae_config(preset: str | Preset, **changes) -> TokenSAEConfig:
-    "The token-SAE settings of `preset` on its base model and seed, with `changes` applied."
-    p = get_preset(preset)
-    return TokenSAEConfig(base_model=p.base_model, seed=p.seed, **(_PRESET_SETTINGS[p.name] | changes))
+__all__ = ['TOKEN_ACTS_VERSION', 'TOKEN_SAE_FORMAT', 'FEATURE_NAMES', 'residual_stream', 'position_masks', 'first_of_problem',
+           'training_token_mask', 'collect_token_activations', 'token_cache_dir', 'TokenSAE', 'train_token_sae',
+           'evaluate_token_sae', 'save_token_sae', 'load_token_sae', 'token_sae_step_features', 'run_token_sae']
 
 # %% ../nbs/08_token_sae.ipynb #8c193ca2
 class _StopForward(Exception): pass
@@ -118,7 +63,7 @@ def _collect_shard(lm: nn.Module, split: StepSplit, idx: list[int], first: torch
     acts, owners = [], []
     for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
         rows = [idx[i] for i in b]
-        batch = {k: v.to(device) for k, v in split.steps.batch(rows).items()}
+        batch = split.steps.batch(rows, device)
         with autocast(device, dtype): hidden = residual_stream(lm, batch, layer)
         keep = training_token_mask(batch, first[rows].to(device))
         acts.append(hidden[keep].float().cpu())
@@ -145,7 +90,7 @@ TOKEN_ACTS_VERSION = 1   # part of the activation cache key: bump it when collec
 def token_cache_dir(preset: str | Preset, config: TokenSAEConfig, split: StepSplit) -> Path:
     "Where the activations of `split` for `config` (its layer resolved) are cached."
     if config.layer is None: raise ValueError("resolve the layer first: config.for_lm(lm)")
-    key = _fingerprint(model_revision(config.base_model, config.seed), TOKEN_ACTS_VERSION, config.layer, split.steps.max_context_tokens,
+    key = fingerprint(model_revision(config.base_model, config.seed), TOKEN_ACTS_VERSION, config.layer, split.steps.max_context_tokens,
                        split.steps.max_step_tokens, split.problem_ids)
     return run_dir(preset, "cache", f"token-acts-{split.name}-{key}")
 
@@ -287,7 +232,7 @@ def token_sae_step_features(sae: TokenSAE, lm: nn.Module, split: StepSplit, batc
     lm.eval(); sae.eval()
     out = {n: torch.empty(len(split), sae.config.width) for n in FEATURE_NAMES}
     for b in progress(bucket_batches(split.steps.lengths, batch_size, seed=0, shuffle=False), desc=f"token-SAE features {split.name}"):
-        batch = {k: v.to(device) for k, v in split.steps.batch(b).items()}
+        batch = split.steps.batch(b, device)
         with autocast(device, dtype): hidden = residual_stream(lm, batch, sae.config.layer)
         f = sae.encode(hidden.float())
         rows = torch.arange(len(b), device=f.device)
@@ -308,7 +253,7 @@ def run_token_sae(preset: str | Preset, config: TokenSAEConfig | None = None, ou
             return load_json(out / "summary.json")
         except CorruptFile as e: warnings.warn(f"{e}; training the token SAE again")
     device, dtype = p.runtime()
-    config = config or token_sae_config(p)
+    config = config or p.token_sae_config()
     lm, tok = load_lm(config.base_model, device, seed=config.seed)
     config = config.for_lm(lm)
     splits = gsm8k_splits(p.replace(train_problems=config.train_problems or p.train_problems), tok)

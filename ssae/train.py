@@ -4,9 +4,8 @@
 
 # %% ../nbs/05_train.ipynb #b20cc530
 from __future__ import annotations
-import argparse, builtins, csv, dataclasses, hashlib, json, math, os, shutil, time
+import argparse, builtins, csv, dataclasses, json, math, os, shutil, time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,97 +13,20 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, cached_tensors, figures_dir, get_preset, markdown_table, load_json, save_text_figure,
-                       progress, project_root, run_dir, save_json, seed_everything)
-from .data import answers_equal, last_number, load_benchmark
-from .models import load_tokenizer, model_revision
-from .segment import TokenizedSteps, benchmark_step_examples, bucket_batches, tokenize_steps
-from .ssae import SSAE, ContextPrior, reconstruct, save_ssae, trainable_state
+from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, figures_dir, get_preset, load_json, markdown_table,
+                       progress, run_dir, save_json, save_text_figure, seed_everything)
+from .data import answers_equal, last_number
+from .models import load_tokenizer
+from .segment import StepSplit, bucket_batches, eval_indices, gsm8k_splits
+from .ssae import SSAE, ContextPrior, encode_split, reconstruct, save_ssae, shipped_checkpoint, state_cache_dir, trainable_state
 
 # %% auto #0
-__all__ = ['STATES_VERSION', 'POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS',
-           'StepSplit', 'split_problems', 'eval_indices', 'gsm8k_splits', 'encode_split', 'state_cache_dir',
-           'pooled_states', 'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1', 'resample_dead_units',
-           'shuffle_partners', 'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2', 'MetricsLog', 'train',
-           'init_distributed', 'training_states', 'reconstruction_rate', 'prior_report', 'train_ssae',
-           'decoded_examples', 'write_decoded_examples', 'write_metrics_report', 'shipped_checkpoint',
-           'default_checkpoint', 'require_checkpoint', 'ship_checkpoint', 'main', 'run_ablation',
+__all__ = ['POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS', 'pooled_states',
+           'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1', 'resample_dead_units', 'shuffle_partners',
+           'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2', 'MetricsLog', 'train', 'init_distributed',
+           'training_states', 'reconstruction_rate', 'prior_report', 'train_ssae', 'decoded_examples',
+           'write_decoded_examples', 'write_metrics_report', 'ship_checkpoint', 'main', 'run_ablation',
            'write_ablation_report']
-
-# %% ../nbs/05_train.ipynb #3b8d48eb
-@dataclass
-class StepSplit:
-    "Tokenised steps of one split, with the problem each step belongs to."
-    name: str
-    steps: TokenizedSteps
-    problem_ids: list[str]
-
-    def __len__(self): return len(self.steps)
-
-    def subset(self, rows: list[int], name: str | None = None) -> StepSplit:
-        "The steps at `rows`, in that order (truncation counts stay those of the whole split)."
-        s = self.steps
-        steps = dataclasses.replace(s, ctx_ids=[s.ctx_ids[i] for i in rows], step_ids=[s.step_ids[i] for i in rows])
-        return StepSplit(name or self.name, steps, [self.problem_ids[i] for i in rows])
-
-def split_problems(records: list, val_fraction: float, seed: int) -> tuple[list, list]:
-    "(train, validation) problems: a seeded shuffle, the last `val_fraction` held out."
-    order = np.random.default_rng(seed).permutation(len(records))
-    n_val = max(1, round(len(records) * val_fraction))
-    return [records[i] for i in order[:-n_val]], [records[i] for i in order[-n_val:]]
-
-def eval_indices(n: int, limit: int | None, seed: int = 0) -> list[int]:
-    "A fixed, seeded subset of `limit` of `n` examples (all when `limit` is None), in index order."
-    if limit is None or limit >= n: return list(range(n))
-    return sorted(np.random.default_rng(seed).permutation(n)[:limit].tolist())
-
-def _tokenized(name: str, records: list, tokenizer, preset: Preset) -> StepSplit:
-    examples = benchmark_step_examples(records, "gsm8k")
-    steps = tokenize_steps(examples, tokenizer, preset.max_context_tokens, preset.max_step_tokens)
-    return StepSplit(name, steps, [e.problem_id for e in examples])
-
-def gsm8k_splits(preset: Preset, tokenizer) -> dict[str, StepSplit]:
-    "`train`/`val` from the first `train_problems` GSM8K train problems, `test` from the first `eval_problems` test problems."
-    train_val = load_benchmark("gsm8k", "train", limit=preset.train_problems)
-    train, val = split_problems(train_val, preset.val_fraction, preset.seed)
-    test = load_benchmark("gsm8k", "test", limit=preset.eval_problems)
-    return {n: _tokenized(n, r, tokenizer, preset) for n, r in (("train", train), ("val", val), ("test", test))}
-
-# %% ../nbs/05_train.ipynb #38b16b6c
-def _fingerprint(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-@torch.no_grad()
-def encode_split(encoder: torch.nn.Module, split: StepSplit, cache: Path, batch_size: int = 16,
-                 shard_size: int = 1024, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
-    "`h_step` and `h_ctx` [N, d] for every step of `split`, from (or into) the shard cache folder `cache`."
-    cache.mkdir(parents=True, exist_ok=True)
-    encoder.eval()
-    def encode(idx: list[int]) -> dict[str, torch.Tensor]:
-        states = {k: torch.empty(len(idx), encoder.config.hidden_size) for k in ("h_step", "h_ctx")}
-        for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
-            batch = {k: v.to(device) for k, v in split.steps.batch([idx[i] for i in b]).items()}
-            with autocast(device, dtype):
-                hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-            rows = torch.arange(len(b), device=hidden.device)
-            states["h_step"][b] = hidden[rows, batch["last_index"]].float().cpu()
-            states["h_ctx"][b] = hidden[rows, batch["sep_index"]].float().cpu()
-        return states
-    parts = []
-    for start in progress(range(0, len(split), shard_size), desc=f"encode {split.name}"):
-        end = min(start + shard_size, len(split))
-        # named by range: another shard size cannot misread it
-        parts.append(cached_tensors(cache / f"steps{start:07d}-{end:07d}.safetensors", lambda: encode(list(range(start, end)))))
-    return {k: torch.cat([p[k] for p in parts]) for k in ("h_step", "h_ctx")}
-
-STATES_VERSION = 1   # part of the state cache key: bump it when encode_split's output changes
-
-def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.dtype) -> Path:
-    """Where the cached states of `split` under `model`'s encoder live: a hash of everything they depend on, the
-    autocast dtype included (bf16 and fp32 states differ by about 1e-2, so one must never be read as the other)."""
-    key = _fingerprint(model_revision(model.config.base_model, model.config.seed), model.config.encoder_layer, STATES_VERSION,
-                       split.steps.max_context_tokens, split.steps.max_step_tokens, split.problem_ids, str(dtype))
-    return run_dir(preset, "cache", f"states-{split.name}-{key}")
 
 # %% ../nbs/05_train.ipynb #821229e5
 POOLINGS = ("eos", "last_token", "step_mean")
@@ -115,7 +37,7 @@ def pooled_states(encoder: torch.nn.Module, split: StepSplit, rows: list[int], l
     "States [len(rows), d] of the steps `rows` after each of `layers` layers, pooled each way of `POOLINGS`."
     out = {(l, p): torch.empty(len(rows), encoder.config.hidden_size) for l in layers for p in POOLINGS}
     for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
-        batch = {k: v.to(device) for k, v in split.steps.batch([rows[i] for i in b]).items()}
+        batch = split.steps.batch([rows[i] for i in b], device)
         with autocast(device, dtype):
             hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True).hidden_states
         r, step = torch.arange(len(b), device=device), batch["loss_mask"].float()
@@ -198,7 +120,7 @@ class Phase1:
                 dict(params=[m.null_prefix], lr_scale=c.null_lr_scale), dict(params=rest, lr_scale=1.0)]
 
     def loss(self, wrapped, split: StepSplit, idx: list[int], device) -> tuple[torch.Tensor, dict]:
-        batch = {k: v.to(device) for k, v in split.steps.batch(idx).items()}
+        batch = split.steps.batch(idx, device)
         out = wrapped(batch, h=_rows(self.states, split.name, "h_step", idx, device))
         self.fired |= (out["z_hat"] > 0).any(0).cpu()
         self.recent_h = out["h"].float()
@@ -283,7 +205,7 @@ def _through_encoder(model: SSAE, split: StepSplit, rows: list[int], batch_size:
     "`then(h)` [len(rows), width] for the encoder states h of the steps `rows` (length-bucketed batches, in `rows` order)."
     out = torch.empty(len(rows), width)
     for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
-        batch = {k: v.to(device) for k, v in split.steps.batch([rows[i] for i in b]).items()}
+        batch = split.steps.batch([rows[i] for i in b], device)
         with autocast(device, dtype): out[b] = then(model.encoder_states(batch)).float().cpu()
     return out
 
@@ -300,7 +222,7 @@ def evaluate_ssae(model: SSAE, split: StepSplit, states: dict | None, batch_size
     batches = bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False)
     sums = torch.zeros(5, dtype=torch.float64)   # nll with own codes, with shuffled codes, with the constant prefix, tokens, steps
     for b in batches[rank::world]:
-        batch = {k: v.to(device) for k, v in split.steps.batch([idx[i] for i in b]).items()}
+        batch = split.steps.batch([idx[i] for i in b], device)
         own, other = codes[b].to(device), codes[[partner[i] for i in b]].to(device)
         with autocast(device, dtype):
             (nll, n), (shuffled, _), (null, _) = model.prefix_nlls([model.prefix(own), model.prefix(other)], batch)
@@ -322,7 +244,7 @@ class Phase2:
     def moments(self, model, split: StepSplit, idx: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:
         "The prior's (mean, log-variance) for the steps `idx` of `split`, from cached context states when there are some."
         h = _rows(self.states, split.name, "h_ctx", idx, device)
-        batch = None if h is not None else {k: v.to(device) for k, v in split.steps.batch(idx).items()}
+        batch = None if h is not None else split.steps.batch(idx, device)
         return model(batch, h_ctx=h)
 
     def _nll(self, model, split: StepSplit, idx: list[int], device) -> torch.Tensor:
@@ -579,7 +501,7 @@ def decoded_examples(model: SSAE, prior: ContextPrior, tokenizer, split: StepSpl
     """For the steps `rows` of `split`: the end of the context, the reference step, and the steps decoded under that context
     from the step's own code, from the context prior's mean, and from one sample of the prior (seeded)."""
     model.eval(); prior.eval()
-    batch = {k: v.to(device) for k, v in split.steps.batch(rows).items()}
+    batch = split.steps.batch(rows, device)
     with autocast(device, dtype):
         own = model.sparse_code(model.encoder_states(batch))
         mean, logvar = prior(batch)
@@ -630,23 +552,6 @@ def write_metrics_report(summary: dict, run: Path, name: str) -> Path:
     for ext in ("png", "pdf"): fig.savefig(figs / f"ssae_training_{name}.{ext}", dpi=150)
     plt.close(fig)
     return figs / f"ssae_metrics_{name}.json"
-
-def shipped_checkpoint(preset: str | Preset) -> Path:
-    "Where the repository ships the pretrained SSAE of a preset: `checkpoints/ssae-<preset>/`."
-    return project_root() / "checkpoints" / f"ssae-{get_preset(preset).name}"
-
-def default_checkpoint(preset: str | Preset) -> Path | None:
-    "The SSAE later chapters load: a run trained here (`make train`) if there is one, else the shipped checkpoint."
-    for folder in (run_dir(preset, "ssae", create=False) / "model", shipped_checkpoint(preset)):
-        if (folder / "config.json").exists(): return folder
-    return None
-
-def require_checkpoint(preset: str | Preset, checkpoint: Path | str | None = None) -> Path:
-    "`checkpoint`, else `default_checkpoint(preset)`; an error saying how to get one when there is none."
-    p = get_preset(preset)
-    folder = Path(checkpoint or default_checkpoint(p) or "")
-    if not (folder / "config.json").exists(): raise FileNotFoundError(f"no SSAE checkpoint at {folder}; train one with `make train PRESET={p.name}`")
-    return folder
 
 def ship_checkpoint(run: Path, preset: str | Preset) -> Path:
     "Copy a finished run's model, training log and summary into `checkpoints/ssae-<preset>/` (to be committed)."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_voting.ipynb #c21e6919
 from __future__ import annotations
-import dataclasses, hashlib, json, math, time
+import dataclasses, math, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,76 +17,29 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPClassifier
 from transformers import DynamicCache
 
-from .core import (Preset, atomic_path, atomic_write_text, autocast, cached_json, cached_tensors, figures_dir, get_preset,
-                       load_json, markdown_table, progress, run_dir, save_json)
+from .core import (Preset, Sampling, VotingConfig, atomic_path, atomic_write_text, autocast, bootstrap_ci, cached_json, cached_tensors,
+                       figures_dir, file_sha, fingerprint, get_preset, load_json, markdown_table, progress, run_dir, save_json)
 from .data import answers_equal, last_number, load_benchmark, to_number
-from .features import file_sha
 from .models import chat_prompt_ids, load_lm, load_tokenizer
-from .segment import STEP_JOINER, TokenizedSteps, make_step_examples, split_generated, tokenize_steps
-from .ssae import SSAE, load_ssae
-from .train import eval_indices, require_checkpoint
+from .segment import TokenizedSteps, eval_indices, make_step_examples, split_generated, tokenize_steps
+from .ssae import SSAE, load_ssae, reconstruct, require_checkpoint
 
 # %% auto #0
 __all__ = ['PROMPT_STYLES', 'STEP_RULES', 'AGGREGATIONS', 'PAPER_SIZES', 'CONTEXT_BUDGET', 'PROBE_KINDS', 'VOTING_VERSION',
-           'PAPER_TABLE4', 'VOTE_METHODS', 'Sampling', 'VotingConfig', 'voting_config', 'fingerprint', 'solve_prompt',
-           'answer_of', 'answer_key', 'reference_steps', 'sample_steps', 'vote', 'aggregate', 'vote_correct',
-           'chunk_seed', 'sample_solutions', 'mean_logprob', 'step_states', 'fit_probe', 'probe_proba', 'save_probe',
-           'load_probe', 'Questions', 'question_set', 'greedy_answers', 'sampled_solutions', 'sample_step_examples',
-           'sample_codes', 'outcome_labels', 'bootstrap_mean', 'weights_of', 'vote_scores', 'step_probs', 'run_voting',
-           'table4_rows', 'paired', 'write_table4', 'verdicts', 'write_voting_vs_k', 'table4']
+           'PAPER_TABLE4', 'VOTE_METHODS', 'solve_prompt', 'answer_of', 'answer_key', 'reference_steps', 'sample_steps',
+           'vote', 'aggregate', 'vote_correct', 'chunk_seed', 'sample_solutions', 'mean_logprob', 'step_states',
+           'fit_probe', 'probe_proba', 'save_probe', 'load_probe', 'Questions', 'question_set', 'greedy_answers',
+           'sampled_solutions', 'sample_step_examples', 'sample_codes', 'outcome_labels', 'reconstruction_label',
+           'reconstruction_labels', 'weights_of', 'vote_scores', 'step_probs', 'run_voting', 'table4_rows', 'paired',
+           'write_table4', 'verdicts', 'write_voting_vs_k', 'table4']
 
 # %% ../nbs/12_voting.ipynb #656a8e9d
-@dataclass(frozen=True)
-class Sampling:
-    "How solutions are sampled (the paper's settings by default)."
-    k: int = 16                       # solutions per question
-    temperature: float = 0.7
-    top_p: float = 0.9
-    top_k: int = 200
-    repetition_penalty: float = 1.1
-    max_new_tokens: int = 256
-    prompt: str = "raw"               # "raw": the question alone (the reference); "chat": the model's chat template
-    seed: int = 0
-    questions_per_call: int = 2       # questions sampled together in one `generate` call (k rows each)
-
 PROMPT_STYLES = ("raw", "chat")
 STEP_RULES = ("reference", "lines")
 AGGREGATIONS = ("mean", "min", "last", "product")
-
-@dataclass(frozen=True)
-class VotingConfig:
-    "Sizes and settings of the voting experiment."
-    sampling: Sampling = Sampling()
-    datasets: tuple = ("gsm8k", "svamp", "multiarith")
-    questions: int | None = 16        # seeded subset of each benchmark's test problems (None: all)
-    train_questions: int = 24         # GSM8K *train* problems whose samples train the probes
-    train_k: int = 8                  # samples per training problem
-    steps: str = "lines"              # step rule: "lines" (ours) or "reference"
-    tau: float = 0.8                  # PG weight exponent
-    probe: str = "linear"             # the probe of the table's PG rows ("linear" or "mlp")
-    ks: tuple = (1, 2, 4, 8, 16)      # accuracy-vs-k curve
-    encode_batch: int = 4             # samples whose steps are encoded together
-    bootstrap: int = 2000
-    seed: int = 0
-
-# tiny: a handful of questions and short samples (an untrained model). cpu: sized for 25 minutes on 2 cores (k = 16 with
-# these sizes would take about twice the sampling time; the machine this ran on was shared with three other jobs).
-_PRESET_SETTINGS = {
-    "tiny": dict(sampling=Sampling(k=4, max_new_tokens=8, prompt="chat", questions_per_call=2), questions=2, train_questions=2,
-                 train_k=4, ks=(1, 2, 4), bootstrap=200),
-    "cpu": dict(sampling=Sampling(k=8, prompt="chat", questions_per_call=4), questions=8, train_questions=8, train_k=8, ks=(1, 2, 4, 8)),
-    "paper": dict(questions=None, train_questions=1000),
-}
 PAPER_SIZES = {"gsm8k": 500, "svamp": 300, "multiarith": 180}
 CONTEXT_BUDGET = 1024   # a sample's contexts are never truncated here (question + 256 tokens): all its steps share one pass
 
-def voting_config(preset: str | Preset, **changes) -> VotingConfig:
-    "The voting settings of `preset`, with `changes` applied."
-    return VotingConfig(**(_PRESET_SETTINGS[get_preset(preset).name] | changes))
-
-def fingerprint(*parts) -> str:
-    "A short hash of JSON-able `parts` (a cache key)."
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 # %% ../nbs/12_voting.ipynb #ad527480
 def solve_prompt(tokenizer, question: str, style: str) -> list[int]:
@@ -191,7 +144,7 @@ def mean_logprob(lm, prompt: list[int], continuations: list[list[int]], dtype=to
 # %% ../nbs/12_voting.ipynb #7c5d06f6
 def _states_alone(encoder, steps: TokenizedSteps, rows: list[int], device) -> torch.Tensor:
     "h at eos of `context <sep> step <eos>` for each row, encoded on its own (right-padded, as in training)."
-    batch = {k: v.to(device) for k, v in steps.batch(rows).items()}
+    batch = steps.batch(rows, device)
     hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     return hidden[torch.arange(len(rows), device=device), batch["last_index"]].float()
 
@@ -348,14 +301,26 @@ def outcome_labels(qs: Questions, samples: list[dict]) -> np.ndarray:
     "[Q, k] bool: whether each sample's final answer equals its question's reference answer."
     return np.array([[answers_equal(answer_of(t), a) for t in s["texts"]] for s, a in zip(samples, qs.answers)], dtype=bool)
 
-# %% ../nbs/12_voting.ipynb #8a1440a4
-def bootstrap_mean(x, n_boot: int, seed: int) -> tuple[float, float, float]:
-    "(mean, low, high) of per-question scores `x`, with a 95% percentile bootstrap interval over questions."
-    x = np.asarray(x, dtype=float)
-    if not len(x): return (math.nan,) * 3
-    means = x[np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))].mean(1)
-    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+def reconstruction_label(step: str, decoded: str) -> bool | None:
+    "The paper's label: whether the step decoded from a step's own code ends with the step's last number (None: the step has none)."
+    ref = last_number(step)
+    return None if ref is None else answers_equal(last_number(decoded), ref)
 
+def reconstruction_labels(preset: Preset, model: SSAE, checkpoint_sha: str, tokenizer, qs: Questions, samples: list[dict],
+                          cfg: Sampling, rule: str, z_hat: torch.Tensor, batch_size: int, dtype) -> np.ndarray:
+    """[N] int, in `sample_codes` order: 1 / 0 when the step decoded greedily from its own code `z_hat[i]` under its context
+    does / does not end with the step's last number, -1 for a step without a number (cached). Circular by construction:
+    it labels the SSAE's reconstruction, not the step's correctness (DESIGN section 2b)."""
+    examples, _ = sample_step_examples(qs, samples, rule)
+    key = fingerprint(checkpoint_sha, preset.base_model, qs.ids, dataclasses.asdict(cfg), rule, str(dtype), preset.max_step_tokens, VOTING_VERSION)
+    def compute():
+        steps = tokenize_steps(examples, tokenizer, CONTEXT_BUDGET, preset.max_step_tokens)
+        decoded = reconstruct(model, tokenizer, steps.ctx_ids, z_hat, batch_size, preset.max_step_tokens, dtype) if len(steps) else []
+        return [{None: -1, True: 1, False: 0}[reconstruction_label(e.step, d)] for e, d in zip(examples, decoded)]
+    return np.array(cached_json(run_dir(preset, "voting", "recon") / f"{qs.name}-{rule}-{key}.json", compute), dtype=int)
+
+
+# %% ../nbs/12_voting.ipynb #8a1440a4
 def weights_of(method: str, samples: list[dict], step_p: list[list[list[float]]], tau: float) -> list[list[float]] | None:
     """Vote weights [Q][k] of a method: `SC` none (equal), `Conf` exp(mean token log-prob) of the sample, `PG-<agg>` the
     aggregated p(correct) ** tau of its steps."""
@@ -395,7 +360,7 @@ def _auroc(y, s) -> float:
 def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> dict:
     """Greedy answers, samples, step codes, probes and every vote of the experiment (all stages cached): a dict with
     `scores` (per dataset and method: per-question accuracies), `curves` (accuracy vs k), `probes` and `meta`."""
-    p = get_preset(preset); cfg = cfg or voting_config(p)
+    p = get_preset(preset); cfg = cfg or p.voting
     checkpoint = require_checkpoint(p, checkpoint)
     device, dtype = p.runtime()
     t0, seconds = time.time(), {}
@@ -417,14 +382,20 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
     codes = {n: sample_codes(p, model, sha, tok, evals[n], samples[n], s, cfg.steps, cfg.encode_batch, dtype) for n in evals}
     train_codes = sample_codes(p, model, sha, tok, train, train_samples, train_cfg, cfg.steps, cfg.encode_batch, dtype)
     seconds["codes"] = time.time() - t1
-    # Probes on outcome labels of the training problems' samples: a step is positive when its sample's answer is right.
+    # Labels of the training problems' steps. Outcome (ours): a step is positive when its sample's answer is right.
+    # Reconstruction (the paper's, for fidelity): its own code decodes back to its last number; -1 (no number) is left out.
     train_y = outcome_labels(train, train_samples).reshape(-1)[train_codes["sample"].numpy()]
+    model.decoder.to(dtype)   # from here the decoder only generates: weights in the autocast dtype, not cast at every token
+    train_recon = reconstruction_labels(p, model, sha, tok, train, train_samples, train_cfg, cfg.steps, train_codes["z_hat"],
+                                        cfg.encode_batch * 4, dtype)
+    seconds["recon_labels"] = time.time() - t1 - seconds["codes"]
     folder = run_dir(p, "voting", "probes-" + fingerprint(sha, train.ids, dataclasses.asdict(train_cfg), cfg.steps, str(dtype), VOTING_VERSION))
-    probes = {}
-    for kind in PROBE_KINDS:
-        path = folder / f"{kind}-outcome.safetensors"
-        if not path.exists(): save_probe(path, fit_probe(kind, train_codes["z_hat"].numpy(), train_y, cfg.seed))
-        probes[kind] = load_probe(path)
+    probes, Z = {}, train_codes["z_hat"].numpy()
+    for label, y in (("outcome", train_y.astype(int)), ("recon", train_recon)):
+        for kind in PROBE_KINDS:
+            path = folder / f"{kind}-{label}.safetensors"
+            if not path.exists(): save_probe(path, fit_probe(kind, Z[y >= 0], y[y >= 0], cfg.seed))
+            probes[kind if label == "outcome" else f"{kind}, recon"] = load_probe(path)
     scores, curves, diag = {}, {}, {}
     for n, qs in evals.items():
         k = s.k
@@ -433,11 +404,12 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
         sc = {f"Greedy ({st})": np.array([answers_equal(answer_of(t), a) for t, a in zip(greedy[n][st], qs.answers)], dtype=float)
               for st in PROMPT_STYLES}
         sc["Avg"] = correct.mean(1); sc["Pass"] = correct.any(1).astype(float)
-        probs = {kind: step_probs(codes[n], probes[kind], len(qs.ids) * k) for kind in PROBE_KINDS}
-        nested = {kind: [probs[kind][q * k:(q + 1) * k] for q in range(len(qs.ids))] for kind in PROBE_KINDS}
+        probs = {kind: step_probs(codes[n], probes[kind], len(qs.ids) * k) for kind in probes}
+        nested = {kind: [probs[kind][q * k:(q + 1) * k] for q in range(len(qs.ids))] for kind in probes}
         curves[n] = {}
         for m in VOTE_METHODS:
-            kinds = PROBE_KINDS if m.startswith("PG-") else (None,)
+            # the reconstruction-label probes vote with the paper's rule (PG-mean) only
+            kinds = [kind for kind in probes if m == "PG-mean" or "recon" not in kind] if m.startswith("PG-") else (None,)
             for kind in kinds:
                 w = weights_of(m, samples[n], nested[kind] if kind else None, cfg.tau)
                 name = m if kind is None else f"{m} ({kind})"
@@ -448,13 +420,14 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
         step_y = flat_y[codes[n]["sample"].numpy()]
         diag[n] = dict(steps=len(step_y), step_positive=int(step_y.sum()), samples=int(flat_y.size), samples_correct=int(flat_y.sum()),
                        no_answer=int(sum(a is None for q in answers for a in q)),
-                       **{f"step_auroc_{kind}": _auroc(step_y, probe_proba(probes[kind], codes[n]["z_hat"].numpy())) for kind in PROBE_KINDS},
+                       **{f"step_auroc_{kind.replace(', ', '_')}": _auroc(step_y, probe_proba(probes[kind], codes[n]["z_hat"].numpy())) for kind in probes},
                        sample_auroc_pg=_auroc(flat_y, np.array(weights_of("PG-mean", samples[n], nested[cfg.probe], cfg.tau)).reshape(-1)),
                        sample_auroc_conf=_auroc(flat_y, np.array(weights_of("Conf", samples[n], None, cfg.tau)).reshape(-1)))
     seconds["total"] = time.time() - t0
     meta = dict(preset=p.name, checkpoint=str(checkpoint), k=s.k, n={n: len(q.ids) for n, q in evals.items()},
                 sampling=dataclasses.asdict(s), steps=cfg.steps, tau=cfg.tau, probe=cfg.probe, labels="outcome",
                 train_problems=len(train.ids), train_k=cfg.train_k, train_steps=int(len(train_y)), train_positive=int(train_y.sum()),
+                train_recon_labelled=int((train_recon >= 0).sum()), train_recon_positive=int((train_recon == 1).sum()),
                 train_samples_correct=int(outcome_labels(train, train_samples).sum()), dtype=str(dtype), seconds={k: round(v, 1) for k, v in seconds.items()})
     return dict(scores=scores, curves=curves, diagnostics=diag, meta=meta)
 
@@ -466,7 +439,7 @@ def table4_rows(result: dict, n_boot: int, seed: int) -> list[dict]:
     for n, sc in result["scores"].items():
         for m, x in sc.items():
             label = m if m.startswith("Greedy") else f"{m}@{k}"
-            mean, lo, hi = bootstrap_mean(x, n_boot, seed)
+            mean, lo, hi = bootstrap_ci(x, None, n_boot, seed)
             rows.append(dict(source="ours (SmolLM2-135M)", method=label, dataset=n, n=len(x), k=k, accuracy=100 * mean, low=100 * lo, high=100 * hi))
     for model, methods in PAPER_TABLE4.items():
         for m, values in methods.items():
@@ -479,7 +452,7 @@ def paired(result: dict, a: str, b: str, n_boot: int, seed: int) -> list[dict]:
     out = []
     for n, sc in result["scores"].items():
         d = sc[a] - sc[b]
-        mean, lo, hi = bootstrap_mean(d, n_boot, seed)
+        mean, lo, hi = bootstrap_ci(d, None, n_boot, seed)
         out.append(dict(comparison=f"{a} - {b}", dataset=n, n=len(d), difference=100 * mean, low=100 * lo, high=100 * hi,
                         a_better=int((d > 0).sum()), b_better=int((d < 0).sum())))
     return out
@@ -508,15 +481,19 @@ def write_table4(result: dict, name: str, n_boot: int = 2000, seed: int = 0) -> 
           f"{sizes} (seeded subsets of the test splits, the same questions for every method). Prompt: {meta['sampling']['prompt']}; "
           f"steps: {meta['steps']} rule; PG weight = aggregation over steps of p(correct | z_hat) ** {meta['tau']}; probes fitted on "
           f"{meta['train_steps']} steps ({meta['train_positive']} positive) of {meta['train_k']} samples each of {meta['train_problems']} "
-          f"GSM8K train problems with {meta['labels']} labels. Greedy rows: one greedy solution per question (raw and chat prompts). "
+          f"GSM8K train problems with {meta['labels']} labels; the `recon` probes: the paper's reconstruction labels on the "
+          f"{meta['train_recon_labelled']} of those steps that state a number ({meta['train_recon_positive']} positive: the step decoded "
+          f"from its own code ends with the step's last number; circular, they measure the SSAE, not the step). "
+          f"Greedy rows: one greedy solution per question (raw and chat prompts). "
           f"Pass@{k}: some sample is right (the ceiling of any vote). Paper rows: DESIGN section 2 (its \"Avg@16\" is most likely greedy accuracy).\n\n"
           + markdown_table(wide, ["source", "method", *datasets]) + "\n"
-          + f"Paired over questions (accuracy points, 95% bootstrap interval; questions where each side wins):\n\n"
+          + "Paired over questions (accuracy points, 95% bootstrap interval; questions where each side wins):\n\n"
           + markdown_table(comps, ["comparison", "dataset", "n", "difference", "a_better", "b_better"]) + "\n"
           + "Probe diagnostics on the evaluation samples (outcome labels; AUROC of the step probes, and of the PG-mean and "
             "confidence weights for the sample's correctness):\n\n"
           + markdown_table(diag, ["dataset", "samples", "samples_correct", "no_answer", "steps", "step_positive", "step_auroc_linear",
-                                  "step_auroc_mlp", "sample_auroc_pg", "sample_auroc_conf"]) + "\n"
+                                  "step_auroc_mlp", "step_auroc_linear_recon", "step_auroc_mlp_recon", "sample_auroc_pg",
+                                  "sample_auroc_conf"]) + "\n"
           + f"Wall time (s): {meta['seconds']}\n")
     atomic_write_text(figs / f"table4_{name}.md", md)
     tex = frame[frame.source.str.startswith("ours")].assign(cell=lambda f: [_cell(r) for r in f.to_dict("records")])
@@ -539,7 +516,7 @@ def verdicts(path: Path) -> str:
                    f"[{c['low']:+.1f}, {c['high']:+.1f}], {c['a_better']} questions won, {c['b_better']} lost: **{verdict}**")
     return "\n".join(out) + "\n"
 
-def write_voting_vs_k(result: dict, name: str, methods: tuple = ("SC", "Conf", "PG-mean (linear)", "PG-mean (mlp)")) -> Path:
+def write_voting_vs_k(result: dict, name: str, methods: tuple = ("SC", "Conf", "PG-mean (linear)", "PG-mean (mlp)", "PG-mean (mlp, recon)")) -> Path:
     "figures/voting_vs_k_<name>.{png,pdf}: accuracy against k per dataset, every method voting over the same samples."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -558,7 +535,7 @@ def write_voting_vs_k(result: dict, name: str, methods: tuple = ("SC", "Conf", "
 
 def table4(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> dict:
     "Run (or read back) the voting experiment and write Table 4 and the accuracy-vs-k figure."
-    p = get_preset(preset); cfg = cfg or voting_config(p)
+    p = get_preset(preset); cfg = cfg or p.voting
     result = run_voting(p, checkpoint, cfg)
     write_table4(result, p.name, cfg.bootstrap, cfg.seed); write_voting_vs_k(result, p.name)
     return result

@@ -19,9 +19,9 @@ absolute numbers depend on the machine and on whatever else is running; the rati
    the same step tokens. Their updates are interleaved one by one so that both see the same
    competing load on a shared machine.
    Model-FLOP utilisation = achieved model FLOP/s / a bf16 matmul peak measured in this run.
-2. Latent-conditioned greedy generation from a batch of real contexts: KV-cached decoding
-   against re-running the decoder over the whole sequence for every new token (what the
-   reference code does). Both must produce the same tokens (checked in fp32).
+2. Latent-conditioned greedy generation from a batch of real contexts: `greedy_decode` against transformers'
+   `generate` with its KV cache, on the same input embeddings (SSAE prefix + context). Both must produce the same
+   tokens (asserted in fp32).
 3. The base model's greedy next steps for a batch of real GSM8K test contexts, as the features
    chapter samples them (stop at eos or a newline): `greedy_decode`, where finished rows leave
    the batch, against transformers' `generate`, which decodes every row until the last stops.
@@ -33,7 +33,7 @@ absolute numbers depend on the machine and on whatever else is running; the rati
 bf16 autocast throughout (the fast path on this CPU). Timings are reported, never asserted.
 
 Writes figures/bench_cpu.json and figures/bench_cpu.md.
-Usage: python tools/bench.py [--updates 6] [--warmup 1] [--gen-tokens 128] ... (`--help` lists all options)
+Usage: python tools/bench.py [--preset cpu] [--updates 6] [--warmup 1] [--gen-tokens 128] ... (`--help` lists all options)
 """
 import argparse, copy, dataclasses, os, platform, sys, time
 from contextlib import contextmanager
@@ -42,15 +42,14 @@ from functools import partial
 import numpy as np
 import torch
 
-from ssae.core import (atomic_write_text, autocast, figures_dir, get_preset, pick_device, pick_dtype, save_json,
+from ssae.core import (Preset, TrainConfig, atomic_write_text, autocast, figures_dir, get_preset, pick_device, pick_dtype, save_json,
                        seed_everything)
 from ssae.features import eval_set, first_line, next_step_prompt, sample_next_steps
 from ssae.models import load_lm, load_tokenizer
-from ssae.segment import bucket_batches, left_pad, padding_fraction
-from ssae.ssae import SSAE, generate_from_latent, greedy_decode, stop_token_mask
-from ssae.train import Phase1, gsm8k_splits
+from ssae.segment import bucket_batches, gsm8k_splits, left_pad, padding_fraction
+from ssae.ssae import SSAE, greedy_decode, latent_prompt, stop_token_mask
+from ssae.train import Phase1
 
-PRESET = "cpu"
 FLOP_FORMULA = ("model FLOPs per update = sum over LM passes of 2*N*t (forward) + 2*N*t (backward, activation "
                 "gradients only: the LMs are frozen) for passes under autograd; N = non-embedding parameters, "
                 "t = real (non-padding) tokens of the pass. "
@@ -62,14 +61,14 @@ FLOP_FORMULA = ("model FLOPs per update = sum over LM passes of 2*N*t (forward) 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", default="cpu", help="tiny, cpu or paper: the model and training settings measured")
     ap.add_argument("--problems", type=int, default=100, help="first GSM8K train problems to draw steps from")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=1, help="untimed updates per method")
     ap.add_argument("--updates", type=int, default=6, help="timed updates per method")
     ap.add_argument("--gen-batch", type=int, default=4, help="contexts decoded together")
     ap.add_argument("--gen-tokens", type=int, default=128, help="new tokens per context")
-    ap.add_argument("--gen-stop", choices=("none", "eos"), default="none",
-                    help="none: every row decodes --gen-tokens; eos: stop at eos (stop_token_mask without newlines)")
+    ap.add_argument("--gen-reps", type=int, default=3, help="timed generation batches per method, interleaved")
     ap.add_argument("--check-tokens", type=int, default=8, help="tokens decoded in fp32 to check that both paths agree")
     ap.add_argument("--next-batch", type=int, default=16, help="GSM8K test contexts whose next steps are sampled together")
     ap.add_argument("--next-tokens", type=int, default=64, help="most new tokens of a next step (the cpu preset's step budget)")
@@ -145,7 +144,7 @@ def encode(model: SSAE, split, idx: list[int], batch_size: int, device, dtype) -
     "Encoder states at the last token of the examples `idx`, [len(idx), d] fp32 (length-sorted batches, as `encode_split`)."
     states = torch.empty(len(idx), model.config.hidden_size)
     for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
-        batch = {k: v.to(device) for k, v in split.steps.batch([idx[i] for i in b]).items()}
+        batch = split.steps.batch([idx[i] for i in b], device)
         with autocast(device, dtype): states[b] = model.encoder_states(batch).float().cpu()
     return states
 
@@ -158,8 +157,7 @@ def batches_of(split, idx: list[int], batch_size: int, seed: int, bucketed: bool
 
 class Trainer:
     "One method's phase-1 updates: its forward, its own AdamW over the model's trainable layers, its timings."
-    def __init__(self, model: SSAE, forward, states: torch.Tensor | None, device, dtype):
-        cfg = get_preset(PRESET).phase1
+    def __init__(self, model: SSAE, cfg: TrainConfig, forward, states: torch.Tensor | None, device, dtype):
         self.task = Phase1(model, cfg, None if states is None else {"train": {"h_step": states}})
         self.forward, self.device, self.dtype, self.clip = forward, device, dtype, cfg.grad_clip
         self.params = [p for p in model.parameters() if p.requires_grad]
@@ -174,7 +172,7 @@ class Trainer:
             self.opt.step(); self.opt.zero_grad(set_to_none=True)
 
 
-def bench_training(model: SSAE, split, args, device, dtype, peak: float) -> dict:
+def bench_training(model: SSAE, cfg: TrainConfig, split, args, device, dtype, peak: float) -> dict:
     B = args.batch_size
     need = (args.warmup + args.updates) * B
     if len(split) < need: raise SystemExit(f"{len(split)} train steps from {args.problems} problems; need {need}: raise --problems")
@@ -187,8 +185,8 @@ def bench_training(model: SSAE, split, args, device, dtype, peak: float) -> dict
     with timer(device, enc_seconds): states[timed] = encode(model, split, timed, 16, device, dtype)
 
     model.train()
-    trainers = {"ours": Trainer(model, model, states, device, dtype),
-                "baseline": Trainer(model, partial(reference_forward, model), None, device, dtype)}
+    trainers = {"ours": Trainer(model, cfg, model, states, device, dtype),
+                "baseline": Trainer(model, cfg, partial(reference_forward, model), None, device, dtype)}
     bucketed = {"ours": True, "baseline": False}
     plans = {name: batches_of(split, timed, B, args.seed, bucketed[name]) for name in trainers}
     for name, trainer in trainers.items():
@@ -217,16 +215,31 @@ def bench_training(model: SSAE, split, args, device, dtype, peak: float) -> dict
     return out
 
 
-def decode(model: SSAE, z_hat, ctx, stop, new_tokens: int, use_cache: bool, device, dtype) -> tuple[list, float]:
-    "Greedy tokens from `z_hat` after each context, and the wall time taken."
-    seconds = []
-    with autocast(device, dtype), timer(device, seconds):
-        tokens = generate_from_latent(model, z_hat, ctx, stop, new_tokens, use_cache)
-    return tokens, seconds[0]
+def latent_generation(model: SSAE, z_hat, ctx, new_tokens: int, device, dtype) -> dict:
+    "Greedy tokens from `z_hat` after each context, two ways: `greedy_decode` (ours) and `generate` with its KV cache."
+    embeds, attn = latent_prompt(model, model.prefix(z_hat), ctx)
+    never = torch.zeros(model.decoder.config.vocab_size, dtype=torch.bool)   # no stop token: every row decodes `new_tokens`
+    def ours():
+        with autocast(device, dtype): return greedy_decode(model.decoder, embeds, attn, never, new_tokens)
+    def generate():   # eos_token_id=None: `generate` must not stop at eos either
+        with autocast(device, dtype):
+            out = model.decoder.generate(inputs_embeds=embeds, attention_mask=attn, max_new_tokens=new_tokens, do_sample=False,
+                                         eos_token_id=None, pad_token_id=model.config.pad_token_id)
+        return out.tolist()
+    return dict(greedy_decode=ours, generate=generate)
 
 
 def common_prefix(a: list, b: list) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+def interleaved(fns: dict, reps: int, device) -> tuple[dict, dict]:
+    "Each function's outputs (after one untimed warm-up) and its wall times over `reps` rounds, the functions alternating."
+    outputs, seconds = {n: f() for n, f in fns.items()}, {n: [] for n in fns}
+    for _ in range(reps):
+        for n, f in fns.items():
+            with timer(device, seconds[n]): f()
+    return outputs, seconds
 
 
 def bench_generation(model: SSAE, split, tok, args, device, dtype) -> dict:
@@ -234,31 +247,21 @@ def bench_generation(model: SSAE, split, tok, args, device, dtype) -> dict:
     idx = np.random.default_rng(args.seed + 1).choice(len(split), args.gen_batch, replace=False).tolist()
     ctx = [split.steps.ctx_ids[i] for i in idx]
     with torch.no_grad():
-        with autocast(device, dtype): h = model.encoder_states({k: v.to(device) for k, v in split.steps.batch(idx).items()})
-        z_hat = model.sparse_code(h.float())   # outside autocast: fp32, which the fp32 check below needs
-    vocab = model.decoder.get_output_embeddings().weight.shape[0]
-    # A fresh SSAE's prefix makes the decoder emit eos within a few tokens, far too soon to time
-    # decoding; without stop tokens every row decodes exactly --gen-tokens.
-    stop = stop_token_mask(tok, vocab, at_newline=False) if args.gen_stop == "eos" else torch.zeros(vocab, dtype=torch.bool)
-    # Correctness in fp32: in bf16 the two paths round differently (other matmul shapes), which
-    # flips near-tied argmaxes after a few dozen tokens, so bf16 outputs are compared, not asserted.
-    check = [decode(model, z_hat, ctx, stop, args.check_tokens, use_cache, device, torch.float32)[0] for use_cache in (True, False)]
-    assert check[0] == check[1], "KV-cached and recomputed decoding disagree in fp32"
-    runs = {}
-    for name, use_cache in (("recompute", False), ("kv_cache", True)):
-        decode(model, z_hat, ctx, stop, 2, use_cache, device, dtype)   # warm-up
-        tokens, seconds = decode(model, z_hat, ctx, stop, args.gen_tokens, use_cache, device, dtype)
-        n = sum(len(t) for t in tokens)
-        runs[name] = dict(seconds=seconds, new_tokens=n, tokens_per_s=n / seconds, tokens=tokens)
-    cached, recomputed = runs["kv_cache"].pop("tokens"), runs["recompute"].pop("tokens")
-    return dict(runs, max_new_tokens=args.gen_tokens, stop=args.gen_stop, context_tokens=[len(c) for c in ctx],
-                new_tokens_per_row=[len(t) for t in cached], fp32_identical_tokens=args.check_tokens,
-                bf16_agreeing_tokens_per_row=[common_prefix(a, b) for a, b in zip(cached, recomputed)],
-                speedup=runs["kv_cache"]["tokens_per_s"] / runs["recompute"]["tokens_per_s"])
+        with autocast(device, dtype): h = model.encoder_states(split.steps.batch(idx, device))
+        z_hat = model.sparse_code(h.float())
+        # Same tokens in fp32 (asserted); in bf16 the two paths' matmul shapes differ, so rounding may flip near-tied argmaxes.
+        check = {n: f() for n, f in latent_generation(model, z_hat, ctx, args.check_tokens, device, torch.float32).items()}
+        assert check["generate"] == check["greedy_decode"], "greedy_decode and generate disagree in fp32"
+        outputs, seconds = interleaved(latent_generation(model, z_hat, ctx, args.gen_tokens, device, dtype), args.gen_reps, device)
+    n = sum(len(t) for t in outputs["greedy_decode"])
+    runs = {k: dict(seconds_min=min(v), seconds_median=float(np.median(v)), tokens_per_s=n / float(np.median(v))) for k, v in seconds.items()}
+    return dict(runs, max_new_tokens=args.gen_tokens, reps=args.gen_reps, context_tokens=[len(c) for c in ctx],
+                new_tokens_per_row=[len(t) for t in outputs["greedy_decode"]], fp32_identical_tokens=args.check_tokens,
+                bf16_agreeing_tokens_per_row=[common_prefix(a, b) for a, b in zip(outputs["greedy_decode"], outputs["generate"])],
+                speedup=runs["greedy_decode"]["tokens_per_s"] / runs["generate"]["tokens_per_s"])
 
 
-def bench_next_steps(tok, args, device, dtype) -> dict:
-    p = get_preset(PRESET)
+def bench_next_steps(p: Preset, tok, args, device, dtype) -> dict:
     lm, _ = load_lm(p.base_model, device, seed=p.seed)
     data = eval_set(p.replace(eval_problems=50), "gsm8k", tok)
     idx = np.random.default_rng(args.seed + 2).choice(len(data), args.next_batch, replace=False).tolist()
@@ -272,12 +275,8 @@ def bench_next_steps(tok, args, device, dtype) -> dict:
         out = lm.generate(ids, attention_mask=mask, max_new_tokens=args.next_tokens, do_sample=False, eos_token_id=stop_ids,
                           pad_token_id=tok.pad_token_id)[:, ids.shape[1]:].tolist()
         return [row[: next((i + 1 for i, t in enumerate(row) if stop[t]), len(row))] for row in out]
-    seconds = {"generate": [], "greedy_decode": []}
     with torch.no_grad(), autocast(device, dtype):
-        outputs = {name: f() for name, f in (("generate", generate), ("greedy_decode", ours))}   # warm-up
-        for _ in range(args.next_reps):
-            for name, f in (("generate", generate), ("greedy_decode", ours)):
-                with timer(device, seconds[name]): f()
+        outputs, seconds = interleaved(dict(generate=generate, greedy_decode=ours), args.next_reps, device)
     runs = {name: dict(seconds_per_batch=float(np.median(s))) for name, s in seconds.items()}
     return dict(runs, batch=args.next_batch, max_new_tokens=args.next_tokens, prompt_tokens=[len(q) for q in prompts],
                 new_tokens_per_row=[len(t) for t in outputs["greedy_decode"]],
@@ -285,8 +284,7 @@ def bench_next_steps(tok, args, device, dtype) -> dict:
                 speedup=runs["generate"]["seconds_per_batch"] / runs["greedy_decode"]["seconds_per_batch"])
 
 
-def bench_shared_prompts(tok, args, device, dtype) -> dict:
-    p = get_preset(PRESET)
+def bench_shared_prompts(p: Preset, tok, args, device, dtype) -> dict:
     data = eval_set(p, "gsm8k", tok, args.shared_problems)
     idx = list(range(len(data)))
     prompts = [next_step_prompt(tok, data.questions[data.examples[i].problem_id], data.examples[i]) for i in idx]
@@ -302,12 +300,8 @@ def bench_shared_prompts(tok, args, device, dtype) -> dict:
         return [first_line(tok.decode(out[i], skip_special_tokens=True)) for i in idx]
     def shared():
         return sample_next_steps(cast_lm, tok, data, idx, args.next_batch, args.next_tokens, dtype)
-    seconds = {"per_row": [], "shared": []}
     with torch.no_grad():
-        outputs = {name: f() for name, f in (("per_row", per_row), ("shared", shared))}   # warm-up
-        for _ in range(args.next_reps):
-            for name, f in (("per_row", per_row), ("shared", shared)):
-                with timer(device, seconds[name]): f()
+        outputs, seconds = interleaved(dict(per_row=per_row, shared=shared), args.next_reps, device)
     problems = {}
     for q, e in zip(prompts, data.examples): problems[e.problem_id] = max(problems.get(e.problem_id, 0), len(q))
     runs = {name: dict(seconds=float(np.median(s))) for name, s in seconds.items()}
@@ -327,8 +321,8 @@ def markdown(r: dict) -> str:
          f"{b['model_gflop_per_update'] / o['model_gflop_per_update']:.2f}x fewer"),
         ("achieved GFLOP/s (MFU)", f"{b['achieved_gflop_per_s']:.0f} ({b['mfu']:.1%})", f"{o['achieved_gflop_per_s']:.0f} ({o['mfu']:.1%})", ""),
         ("encoder states, one-off (ms per example)", "every update", f"{1000 * o['encoder_cache_seconds_per_example']:.0f}", ""),
-        (f"generation, {g['max_new_tokens']} new tokens x {len(g['context_tokens'])} (tokens/s)",
-         f"{g['recompute']['tokens_per_s']:.1f}", f"{g['kv_cache']['tokens_per_s']:.1f}", f"**{g['speedup']:.2f}x**"),
+        (f"latent-conditioned generation, {g['max_new_tokens']} new tokens x {len(g['context_tokens'])} (tokens/s)",
+         f"{g['generate']['tokens_per_s']:.1f} (`generate`)", f"{g['greedy_decode']['tokens_per_s']:.1f}", f"**{g['speedup']:.2f}x**"),
         (f"next steps of {ns['batch']} GSM8K test contexts (s per batch)", f"{ns['generate']['seconds_per_batch']:.2f} (`generate`)",
          f"{ns['greedy_decode']['seconds_per_batch']:.2f}", f"**{ns['speedup']:.2f}x**"),
         (f"next steps of all {sp['rows']} steps of {sp['problems']} GSM8K test problems (s)", f"{sp['per_row']['seconds']:.2f} (a prompt per row)",
@@ -342,10 +336,12 @@ def markdown(r: dict) -> str:
              "ours = bucketed batches + cached encoder states + shared-context decoder; baseline = random batches + encoder "
              "every step + per-example gather loop + full decoder recomputation under autograd.",
              f"- bf16 matmul peak ({r['args']['matmul_size']}^3): {r['matmul_peak_gflop_per_s']:.0f} GFLOP/s. {FLOP_FORMULA}",
-             f"- Generation: greedy, stop tokens: {g['stop']}; {sum(g['new_tokens_per_row'])} tokens generated (per row "
-             f"{g['new_tokens_per_row']}) after contexts of {g['context_tokens']} tokens. Both paths give identical tokens in fp32 "
-             f"(checked on the first {g['fp32_identical_tokens']}); in bf16 they agree on the first "
-             f"{g['bf16_agreeing_tokens_per_row']} tokens of each row (different rounding flips near-tied argmaxes).",
+             f"- Generation: greedy from an SSAE prefix after real contexts of {g['context_tokens']} tokens, no stop token, "
+             f"{sum(g['new_tokens_per_row'])} tokens per batch; baseline: transformers' `generate` with its KV cache on the same "
+             f"input embeddings and mask; ours: `greedy_decode` (a `DynamicCache` driven directly, positions counting real tokens). "
+             f"Both give identical tokens in fp32 (asserted on the first {g['fp32_identical_tokens']}); in bf16 they agree on the first "
+             f"{g['bf16_agreeing_tokens_per_row']} tokens of each row (other matmul shapes round differently); median of {g['reps']} "
+             f"interleaved batches (min: {g['generate']['seconds_min']:.2f} s `generate`, {g['greedy_decode']['seconds_min']:.2f} s ours).",
              f"- Next steps: greedy, stop at eos or a newline, at most {ns['max_new_tokens']} tokens; prompts of "
              f"{min(ns['prompt_tokens'])}-{max(ns['prompt_tokens'])} tokens; new tokens per row {ns['new_tokens_per_row']}; "
              f"`generate` decodes every row until the last stops, `greedy_decode` drops finished rows; "
@@ -362,7 +358,7 @@ def markdown(r: dict) -> str:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     start, load_before = time.time(), os.getloadavg()
-    p = get_preset(PRESET)
+    p = get_preset(args.preset)
     device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
     torch.set_num_threads(pick_threads(args.threads))
     seed_everything(args.seed)
@@ -370,16 +366,16 @@ def main(argv=None) -> dict:
     tok = load_tokenizer(p.base_model)
     split = gsm8k_splits(p.replace(train_problems=args.problems, eval_problems=1), tok)["train"]
     model = SSAE.from_base(p.ssae_config(), device)
-    assert model.shares_context, "the cpu preset should take the shared-context decoder path"
+    assert model.shares_context, f"bench.py measures the shared-context decoder path, which the {p.name} preset does not take"
     peak = matmul_peak(args.matmul_size, args.matmul_reps, device)
     print(f"bf16 matmul peak {peak / 1e9:.0f} GFLOP/s; training", flush=True)
-    training = bench_training(model, split, args, device, dtype, peak)
+    training = bench_training(model, p.phase1, split, args, device, dtype, peak)
     print("generation", flush=True)
     generation = bench_generation(model, split, tok, args, device, dtype)
     print("next steps", flush=True)
-    next_steps = bench_next_steps(tok, args, device, dtype)
+    next_steps = bench_next_steps(p, tok, args, device, dtype)
     print("next steps of every step", flush=True)
-    shared_prompts = bench_shared_prompts(tok, args, device, dtype)
+    shared_prompts = bench_shared_prompts(p, tok, args, device, dtype)
     result = dict(preset=p.name, model=p.base_model, device=str(device), dtype=str(dtype).removeprefix("torch."),
                   threads=torch.get_num_threads(), cpus=os.cpu_count(), torch=torch.__version__, python=platform.python_version(),
                   args=vars(args), command=" ".join(["python", "tools/bench.py", *(sys.argv[1:] if argv is None else argv)]),

@@ -24,10 +24,10 @@ import torch
 
 from ssae.core import atomic_write_text, figures_dir, get_preset, pick_device, pick_dtype, save_json, seed_everything
 from ssae.models import load_tokenizer
-from ssae.n2g import (Example, encoder_input, head_split, mine_one_by_one, n2g_config, rank_latents, shortest_suffixes, split_codes,
+from ssae.n2g import (Example, encoder_input, head_split, mine_one_by_one, rank_latents, shortest_suffixes, split_codes,
                       ssae_activation, token_batches, top_rows, wildcards)
-from ssae.ssae import SSAE, load_ssae
-from ssae.train import default_checkpoint, gsm8k_splits
+from ssae.segment import gsm8k_splits
+from ssae.ssae import SSAE, default_checkpoint, load_ssae
 
 
 def counting(act, batch_tokens: int):
@@ -62,7 +62,7 @@ def main(argv=None):
     load0 = os.getloadavg()[0]
     seed_everything(p.seed)
     device = pick_device(p.device)
-    cfg = n2g_config(p)
+    cfg = p.n2g
     ckpt = default_checkpoint(p)
     model = load_ssae(ckpt, device)[0] if ckpt else SSAE.from_base(p.ssae_config(), device).eval()
     tok = load_tokenizer(model.config.base_model)

@@ -20,13 +20,12 @@ import argparse, platform, time
 import numpy as np
 import torch
 
-from ssae.core import atomic_write_text, figures_dir, get_preset, markdown_table, pick_device, pick_dtype, save_json
+from ssae.core import Sampling, atomic_write_text, figures_dir, get_preset, markdown_table, pick_device, pick_dtype, save_json
 from ssae.data import load_benchmark
 from ssae.models import load_lm
 from ssae.segment import make_step_examples, split_gsm8k, tokenize_steps
-from ssae.ssae import SSAE, load_ssae
-from ssae.train import default_checkpoint
-from ssae.voting import CONTEXT_BUDGET, Sampling, mean_logprob, sample_solutions, solve_prompt, step_states
+from ssae.ssae import SSAE, default_checkpoint, load_ssae
+from ssae.voting import CONTEXT_BUDGET, mean_logprob, sample_solutions, solve_prompt, step_states
 
 
 def parse_args(argv=None):
