@@ -209,6 +209,7 @@ class VotingConfig:
     sampling: Sampling = Sampling()
     datasets: tuple = ("gsm8k", "svamp", "multiarith")
     questions: int | None = 16        # seeded subset of each benchmark's test problems (None: all)
+    sizes: tuple = ()                 # (benchmark, questions) pairs that override `questions` for those benchmarks
     train_questions: int = 24         # GSM8K *train* problems whose samples train the probes
     train_k: int = 8                  # samples per training problem
     steps: str = "lines"              # step rule: "lines" (ours) or "reference"
@@ -342,7 +343,8 @@ PRESETS = {
                     phase2=TrainConfig(updates=5000, lr=1e-4, min_lr=1e-5, warmup=100, batch_size=16, grad_accum=8,
                                        eval_every=500, ckpt_every=500),
                     token_sae=TokenSAEConfig(steps=2_500), swap=SwapConfig(pairs=1000, calibration=200),
-                    voting=VotingConfig(questions=None, train_questions=1000)),
+                    # the paper's 500 / 300 / 180 questions (here seeded subsets of our files, not its exact splits)
+                    voting=VotingConfig(sizes=(("gsm8k", 500), ("svamp", 300), ("multiarith", 180)), train_questions=1000)),
 }
 
 def get_preset(name: str | Preset, **overrides) -> Preset:

@@ -366,7 +366,7 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
     t0, seconds = time.time(), {}
     tok = load_tokenizer(p.base_model)
     lm = load_lm(p.base_model, device, seed=p.seed)[0].to(dtype)   # generation only: weights in the autocast dtype
-    evals = {n: question_set(n, "test", cfg.questions, cfg.seed) for n in cfg.datasets}
+    evals = {n: question_set(n, "test", dict(cfg.sizes).get(n, cfg.questions), cfg.seed) for n in cfg.datasets}
     train = question_set("gsm8k", "train", cfg.train_questions, cfg.seed)
     s = cfg.sampling
     greedy = {n: {st: greedy_answers(p, lm, tok, qs, st, s.max_new_tokens, dtype) for st in PROMPT_STYLES} for n, qs in evals.items()}

@@ -263,7 +263,7 @@ def bench_generation(model: SSAE, split, tok, args, device, dtype) -> dict:
 
 def bench_next_steps(p: Preset, tok, args, device, dtype) -> dict:
     lm, _ = load_lm(p.base_model, device, seed=p.seed)
-    data = eval_set(p.replace(eval_problems=50), "gsm8k", tok)
+    data = eval_set(p, "gsm8k", tok, 50)
     idx = np.random.default_rng(args.seed + 2).choice(len(data), args.next_batch, replace=False).tolist()
     prompts = [next_step_prompt(tok, data.questions[data.examples[i].problem_id], data.examples[i]) for i in idx]
     ids, mask = left_pad(prompts, tok.pad_token_id, device)
@@ -364,7 +364,7 @@ def main(argv=None) -> dict:
     seed_everything(args.seed)
     print(f"loading {p.base_model} and the first {args.problems} GSM8K train problems", flush=True)
     tok = load_tokenizer(p.base_model)
-    split = gsm8k_splits(p.replace(train_problems=args.problems, eval_problems=1), tok)["train"]
+    split = gsm8k_splits(p.replace(train_problems=args.problems), tok)["train"]
     model = SSAE.from_base(p.ssae_config(), device)
     assert model.shares_context, f"bench.py measures the shared-context decoder path, which the {p.name} preset does not take"
     peak = matmul_peak(args.matmul_size, args.matmul_reps, device)

@@ -15,7 +15,7 @@ Timings are reported, never asserted; methods are interleaved rep by rep so both
 Writes figures/bench_voting_<preset>.{md,json}.
 Usage: python tools/bench_voting.py --preset cpu [--questions 2 --k 8 --new-tokens 64 --problems 24 --reps 2]
 """
-import argparse, platform, time
+import argparse, os, platform, time
 
 import numpy as np
 import torch
@@ -121,11 +121,12 @@ def main(argv=None):
     p = get_preset(args.preset)
     device = pick_device(p.device); dtype = pick_dtype(device, p.dtype)
     torch.manual_seed(0)
-    t0 = time.time()
+    t0, load_before = time.time(), os.getloadavg()
     s = bench_sampling(args, p, device, dtype)
     e = bench_encoding(args, p, device, dtype)
     out = dict(preset=p.name, dtype=str(dtype), machine=platform.processor() or platform.machine(), threads=torch.get_num_threads(),
-               args=vars(args), sampling=s, encoding=e, seconds=round(time.time() - t0, 1))
+               args=vars(args), sampling=s, encoding=e, seconds=round(time.time() - t0, 1),
+               load_before=load_before, load_after=os.getloadavg())
     save_json(figures_dir() / f"bench_voting_{p.name}.json", out)
     rows = [dict(bench="sampling (tokens/s)", ours=f"{s['ours']['tokens_per_s']:.1f}", baseline=f"{s['generate']['tokens_per_s']:.1f}",
                  ratio=f"{s['ours']['tokens_per_s'] / s['generate']['tokens_per_s']:.2f}",
@@ -133,8 +134,9 @@ def main(argv=None):
             dict(bench="step encoding (steps/s)", ours=f"{e['shared']['steps_per_s']:.1f}", baseline=f"{e['alone']['steps_per_s']:.1f}",
                  ratio=f"{e['alone']['seconds'] / e['shared']['seconds']:.2f}",
                  notes=f"shared prefix vs each step alone, {e['steps']} steps of {e['solutions']} GSM8K solutions, {e['tokens_shared']} vs {e['tokens_alone']} tokens; fp32 codes equal (max |dz| {e['max_abs_z_fp32']:.1e}, same support {e['same_support_fp32']:.3f})")]
-    md = (f"Voting benchmarks ({p.name} preset, {dtype} autocast, {out['threads']} threads; a shared machine: ratios matter more than absolute numbers). "
-          f"Ratio > 1: ours faster.\n\n" + markdown_table(rows, ["bench", "ours", "baseline", "ratio", "notes"]))
+    md = (f"Voting benchmarks ({p.name} preset, {dtype} autocast, {out['threads']} threads; load average (1 min) before / after {load_before[0]:.2f} / {out['load_after'][0]:.2f} on "
+          f"{os.cpu_count()} CPUs; the ratios matter more than absolute numbers). Ratio > 1: ours faster. "
+          f"Command: `python tools/bench_voting.py --preset {p.name}`.\n\n" + markdown_table(rows, ["bench", "ours", "baseline", "ratio", "notes"]))
     atomic_write_text(figures_dir() / f"bench_voting_{p.name}.md", md)
     print(md)
     return out
