@@ -20,6 +20,7 @@ from transformers import DynamicCache
 from .core import (Preset, Sampling, VotingConfig, atomic_path, atomic_write_text, autocast, bootstrap_ci, cached_json, cached_tensors,
                        figures_dir, file_sha, fingerprint, get_preset, load_json, markdown_table, progress, run_dir, save_json)
 from .data import answers_equal, last_number, load_benchmark, to_number
+from .judge import JudgeItem, NumericJudge
 from .models import chat_prompt_ids, load_lm, load_tokenizer
 from .segment import TokenizedSteps, eval_indices, make_step_examples, split_generated, tokenize_steps
 from .ssae import SSAE, load_ssae, reconstruct, require_checkpoint
@@ -29,9 +30,9 @@ __all__ = ['PROMPT_STYLES', 'STEP_RULES', 'AGGREGATIONS', 'PAPER_SIZES', 'CONTEX
            'PAPER_TABLE4', 'VOTE_METHODS', 'solve_prompt', 'answer_of', 'answer_key', 'reference_steps', 'sample_steps',
            'vote', 'aggregate', 'vote_correct', 'chunk_seed', 'sample_solutions', 'mean_logprob', 'step_states',
            'fit_probe', 'probe_proba', 'save_probe', 'load_probe', 'Questions', 'question_set', 'greedy_answers',
-           'sampled_solutions', 'sample_step_examples', 'sample_codes', 'outcome_labels', 'reconstruction_label',
-           'reconstruction_labels', 'weights_of', 'vote_scores', 'step_probs', 'run_voting', 'table4_rows', 'paired',
-           'write_table4', 'verdicts', 'write_voting_vs_k', 'table4']
+           'sampled_solutions', 'sample_step_examples', 'samples_key', 'sample_codes', 'outcome_labels',
+           'reconstruction_label', 'reconstruction_labels', 'weights_of', 'vote_scores', 'step_probs', 'run_voting',
+           'table4_rows', 'paired', 'write_table4', 'verdicts', 'write_voting_vs_k', 'table4']
 
 # %% ../nbs/12_voting.ipynb #656a8e9d
 PROMPT_STYLES = ("raw", "chat")
@@ -284,11 +285,15 @@ def sample_step_examples(qs: Questions, samples: list[dict], rule: str) -> tuple
             examples += ex; owner += [qi * len(s["texts"]) + j] * len(ex)
     return examples, owner
 
+def samples_key(preset: Preset, checkpoint_sha: str, qs: Questions, cfg: Sampling, rule: str, dtype) -> str:
+    "The cache key of what is derived from the steps of the samples of `qs` under one SSAE checkpoint."
+    return fingerprint(checkpoint_sha, preset.base_model, qs.ids, dataclasses.asdict(cfg), rule, str(dtype), preset.max_step_tokens, VOTING_VERSION)
+
 def sample_codes(preset: Preset, model: SSAE, checkpoint_sha: str, tokenizer, qs: Questions, samples: list[dict], cfg: Sampling,
                  rule: str, batch_groups: int, dtype) -> dict[str, torch.Tensor]:
     "`z_hat` [N, m] of every step of every sample, with `sample` [N] (flat index q * k + j) and `step` [N] (cached)."
     examples, owner = sample_step_examples(qs, samples, rule)
-    key = fingerprint(checkpoint_sha, preset.base_model, qs.ids, dataclasses.asdict(cfg), rule, str(dtype), preset.max_step_tokens, VOTING_VERSION)
+    key = samples_key(preset, checkpoint_sha, qs, cfg, rule, dtype)
     def compute():
         steps = tokenize_steps(examples, tokenizer, CONTEXT_BUDGET, preset.max_step_tokens)
         if not len(steps): return dict(z_hat=torch.zeros(0, model.config.width), sample=torch.zeros(0, dtype=torch.long), step=torch.zeros(0, dtype=torch.long))
@@ -302,9 +307,9 @@ def outcome_labels(qs: Questions, samples: list[dict]) -> np.ndarray:
     return np.array([[answers_equal(answer_of(t), a) for t in s["texts"]] for s, a in zip(samples, qs.answers)], dtype=bool)
 
 def reconstruction_label(step: str, decoded: str) -> bool | None:
-    "The paper's label: whether the step decoded from a step's own code ends with the step's last number (None: the step has none)."
-    ref = last_number(step)
-    return None if ref is None else answers_equal(last_number(decoded), ref)
+    """The paper's label: whether the step decoded from a step's own code ends with the step's last number (None: the step
+    has none), by the package's GSM8K rule judge."""
+    return NumericJudge().judge([JudgeItem("", decoded, reference_step=step)], "correctness")[0].label
 
 def reconstruction_labels(preset: Preset, model: SSAE, checkpoint_sha: str, tokenizer, qs: Questions, samples: list[dict],
                           cfg: Sampling, rule: str, z_hat: torch.Tensor, batch_size: int, dtype) -> np.ndarray:
@@ -312,7 +317,7 @@ def reconstruction_labels(preset: Preset, model: SSAE, checkpoint_sha: str, toke
     does / does not end with the step's last number, -1 for a step without a number (cached). Circular by construction:
     it labels the SSAE's reconstruction, not the step's correctness (DESIGN section 2b)."""
     examples, _ = sample_step_examples(qs, samples, rule)
-    key = fingerprint(checkpoint_sha, preset.base_model, qs.ids, dataclasses.asdict(cfg), rule, str(dtype), preset.max_step_tokens, VOTING_VERSION)
+    key = fingerprint(samples_key(preset, checkpoint_sha, qs, cfg, rule, dtype), NumericJudge.version)
     def compute():
         steps = tokenize_steps(examples, tokenizer, CONTEXT_BUDGET, preset.max_step_tokens)
         decoded = reconstruct(model, tokenizer, steps.ctx_ids, z_hat, batch_size, preset.max_step_tokens, dtype) if len(steps) else []
