@@ -12,7 +12,7 @@ SHARED_DATA ?= $(abspath ../shared/data)
 # Extra pip arguments for torch, e.g. PyTorch's CPU wheel index on a CPU-only machine with internet.
 TORCH_PIP_ARGS ?=
 RUN := runs/$(PRESET)
-NOTEBOOKS := $(sort $(wildcard nbs/[0-9][0-9]_*.ipynb))
+NOTEBOOKS := $(sort $(wildcard nbs/[0-9][0-9]_*.ipynb nbs/[0-9][0-9][a-z]_*.ipynb))
 EXECUTED := $(patsubst nbs/%,$(RUN)/notebooks/%,$(NOTEBOOKS))
 
 .PHONY: install data test reproduce bench train ablate
@@ -38,15 +38,16 @@ data:
 test: install
 	$(BIN)/python tools/run_tests.py
 
-# Speed of the fast paths against the reference code's (ratios): figures/bench_cpu.{json,md}.
+# Speed of the fast paths against the strongest baseline (ratios, MFU): nbs/bench.ipynb -> figures/bench_<preset>.{json,md}.
+# Run it alone on the machine; it is not part of `make reproduce`.
 bench: install
-	$(BIN)/python tools/bench.py --preset $(PRESET)
-	$(BIN)/python tools/bench_n2g.py --preset $(PRESET)
-	$(BIN)/python tools/bench_voting.py --preset $(PRESET)
+	@mkdir -p $(RUN)/notebooks
+	SSAE_QUIET=1 $(BIN)/papermill --cwd nbs -k python3 -p preset $(PRESET) -p settings "$(SET)" nbs/bench.ipynb $(RUN)/notebooks/bench.ipynb
+	$(if $(filter cpu,$(PRESET)),$(BIN)/python tools/render_readme.py $(PRESET),)
 
 # Retrain the SSAE of a preset (resumable; NPROC>1 uses torchrun), then the ablation table.
 NPROC ?= 1
-ABLATE_SET ?= phase1.updates=200 phase1.eval_every=100
+ABLATE_SET ?= phase1.updates=400 phase1.eval_every=100
 train: install
 	$(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --standalone --nproc_per_node $(NPROC)) -m ssae.train --preset $(PRESET) --report $(if $(SET),--set $(SET))
 ablate: install

@@ -18,8 +18,8 @@ __all__ = ['PREFIX_PLACEMENTS', 'ACTIVATIONS', 'PRESET_NAMES', 'PRESETS', 'SSAEC
            'ProbeConfig', 'TokenSAEConfig', 'N2GConfig', 'SwapConfig', 'Sampling', 'VotingConfig', 'Preset',
            'get_preset', 'pick_device', 'cpu_has_bf16', 'pick_dtype', 'autocast', 'seed_everything', 'project_root',
            'run_dir', 'figures_dir', 'atomic_path', 'atomic_write_text', 'save_json', 'CorruptFile', 'load_json',
-           'read_safetensors', 'cached', 'fingerprint', 'file_sha', 'cached_json', 'cached_tensors', 'markdown_table',
-           'save_text_figure', 'bootstrap_ci', 'progress']
+           'read_safetensors', 'progress', 'cached', 'fingerprint', 'file_sha', 'cached_json', 'cached_tensors',
+           'cached_shards', 'markdown_table', 'save_text_figure', 'bootstrap_ci']
 
 # %% ../nbs/00_core.ipynb #811bbdde
 PREFIX_PLACEMENTS = ("start", "after_sep")
@@ -133,15 +133,15 @@ class TokenSAEConfig:
     k: int = 32                       # active features per token ("topk")
     l1_coeff: float = 5.0             # weight of ||f||_1 ("relu")
     lr: float = 5e-4                  # AdamW learning rate (constant)
-    steps: int = 1000                 # optimiser steps
-    batch_tokens: int = 4096          # tokens per step
+    updates: int = 1000               # optimiser updates
+    batch_tokens: int = 4096          # tokens per update
     train_problems: int | None = None # GSM8K train problems whose tokens it sees (None: the preset's `train_problems`)
     seed: int = 0                     # initialisation and batch order (and the weights of a "tiny" base model)
     hidden_size: int = 0              # filled in from the base model
 
     def __post_init__(self):
         if self.activation not in ACTIVATIONS: raise ValueError(f"TokenSAEConfig.activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        for f in ("expansion", "k", "steps", "batch_tokens"):
+        for f in ("expansion", "k", "updates", "batch_tokens"):
             if getattr(self, f) < 1: raise ValueError(f"TokenSAEConfig.{f} must be >= 1, got {getattr(self, f)}")
         if self.layer is not None and self.layer < 1: raise ValueError(f"TokenSAEConfig.layer must be None or >= 1, got {self.layer}")
         if self.train_problems is not None and self.train_problems < 2:   # fewer leaves no validation problem
@@ -305,7 +305,7 @@ PRESETS = {
                                       sparsity_every=2, resample_every=3),
                    phase2=TrainConfig(updates=4, lr=3e-3, min_lr=3e-4, warmup=1, batch_size=4, eval_every=2, ckpt_every=2),
                    features=FeatureConfig(batch_size=4, chunk=8, logic_max_steps=6),
-                   token_sae=TokenSAEConfig(k=8, steps=60, batch_tokens=256, lr=3e-3),
+                   token_sae=TokenSAEConfig(k=8, updates=60, batch_tokens=256, lr=3e-3),
                    probe=ProbeConfig(folds=2, inner_folds=2, mlp_hidden=16, mlp_epochs=20, mlp_batch_size=4),
                    n2g=N2GConfig(latents=4, examples=3, distinct_patterns=None, chunk=3, batch_size=4, batch_tokens=256, page_examples=2),
                    swap=SwapConfig(pairs=6, calibration=3, batch_size=4, judge_batch=4, bootstrap=200),
@@ -326,7 +326,7 @@ PRESETS = {
                   # The chapters' sizes fit their shares of `make reproduce` on two cores. Table 1 probes the first 100 of the
                   # 200 held-out problems per benchmark and judges 150 steps for logicality (07-09: about 20 minutes).
                   features=FeatureConfig(problems=100, logic_max_steps=150),
-                  token_sae=TokenSAEConfig(steps=600, train_problems=1000),
+                  token_sae=TokenSAEConfig(updates=600, train_problems=1000),
                   n2g=N2GConfig(latents=30, examples=10, distinct_patterns=None, rank_steps=1500),
                   # the local judge rates 60 pairs per condition and 60 calibration pairs (420 prompts); decoding covers all 200
                   swap=SwapConfig(pairs=200, calibration=60, judge_pairs=60, context_chars=500),
@@ -342,7 +342,7 @@ PRESETS = {
                                        eval_every=500, ckpt_every=500),
                     phase2=TrainConfig(updates=5000, lr=1e-4, min_lr=1e-5, warmup=100, batch_size=16, grad_accum=8,
                                        eval_every=500, ckpt_every=500),
-                    token_sae=TokenSAEConfig(steps=2_500), swap=SwapConfig(pairs=1000, calibration=200),
+                    token_sae=TokenSAEConfig(updates=2_500), swap=SwapConfig(pairs=1000, calibration=200),
                     # the paper's 500 / 300 / 180 questions (here seeded subsets of our files, not its exact splits)
                     voting=VotingConfig(sizes=(("gsm8k", 500), ("svamp", 300), ("multiarith", 180)), train_questions=1000)),
 }
@@ -454,6 +454,11 @@ def read_safetensors(path: Path | str, device="cpu") -> dict[str, torch.Tensor]:
     except Exception as e:   # safetensors raises its own error types for a damaged header or a short file
         raise CorruptFile(f"{path}: not a readable safetensors file ({type(e).__name__}: {e}); it is truncated or damaged") from e
 
+# %% ../nbs/00_core.ipynb #2d58639f
+def progress(iterable=None, desc: str | None = None, disable: bool = False, **kwargs):
+    "A tqdm progress bar; silenced when `SSAE_QUIET` is set (tests, CI logs)."
+    return tqdm(iterable, desc=desc, disable=disable or bool(os.environ.get("SSAE_QUIET")), **kwargs)
+
 # %% ../nbs/00_core.ipynb #136e4965
 def cached(path: Path | str, compute, write, read):
     """`read(path)` when `path` holds a readable entry; else `write(tmp, compute())` atomically, then `read(path)`: the
@@ -485,6 +490,15 @@ def cached_tensors(path: Path | str, compute) -> dict[str, torch.Tensor]:
     "`cached` for a dict of tensors, stored as safetensors."
     from safetensors.torch import save_file
     return cached(path, compute, lambda tmp, v: save_file({k: t.contiguous() for k, t in v.items()}, str(tmp)), read_safetensors)
+
+# %% ../nbs/00_core.ipynb #bc37c930
+def cached_shards(folder: Path | str, n: int, size: int, compute, prefix: str = "steps", as_json: bool = False, desc: str = "") -> list:
+    """`compute(indices)` over `range(n)` in shards of `size` items, each a `cached_tensors` (or `cached_json`) entry
+    `<prefix><start>-<end>` in `folder`; returns the shards' values in order."""
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    read_or_compute, suffix = (cached_json, ".json") if as_json else (cached_tensors, ".safetensors")
+    return [read_or_compute(folder / f"{prefix}{s:07d}-{min(s + size, n):07d}{suffix}", lambda: compute(list(range(s, min(s + size, n)))))
+            for s in progress(range(0, n, size), desc=desc, disable=not desc)]
 
 # %% ../nbs/00_core.ipynb #74c4b67a
 def markdown_table(rows: list[dict], columns: list[str] | tuple[str, ...], digits: int = 3) -> str:
@@ -519,8 +533,3 @@ def bootstrap_ci(num, den=None, n_boot: int = 1000, seed: int = 0, level: float 
     stats = np.where(d > 0, num[idx].sum(1) / np.where(d > 0, d, 1), np.nan)
     lo, hi = np.nanquantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(num.sum() / den.sum()), float(lo), float(hi)
-
-# %% ../nbs/00_core.ipynb #2d58639f
-def progress(iterable=None, desc: str | None = None, disable: bool = False, **kwargs):
-    "A tqdm progress bar; silenced when `SSAE_QUIET` is set (tests, CI logs)."
-    return tqdm(iterable, desc=desc, disable=disable or bool(os.environ.get("SSAE_QUIET")), **kwargs)

@@ -13,17 +13,17 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from .core import (FeatureConfig, Preset, atomic_path, autocast, cached_json, atomic_write_text, file_sha, fingerprint, get_preset,
-                       load_json, progress, read_safetensors, run_dir, save_json)
+from .core import (FeatureConfig, Preset, atomic_path, autocast, cached_shards, atomic_write_text, file_sha, fingerprint, get_preset,
+                       load_json, read_safetensors, run_dir, save_json)
 from .data import load_benchmark
+from .generation import blank_token_mask, first_line, greedy_decode, stop_token_mask
 from .judge import APIJudge, Judge, JudgeItem, JudgmentCache, LocalJudge, MathJudge, NumericJudge, cached_judge
 from .models import chat_prompt_ids, load_lm, load_tokenizer, model_revision
 from .segment import STEP_JOINER, StepExample, StepSplit, benchmark_step_examples, left_pad, tokenize_steps
-from .ssae import (SSAE, blank_token_mask, encode_split, first_line, greedy_decode, load_ssae, reconstruct, require_checkpoint,
-                       stop_token_mask)
+from .ssae import SSAE, encode_split, load_ssae, reconstruct, require_checkpoint
 
 # %% auto #0
-__all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'FEATURE_KEYS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'ProbedBenchmark', 'EvalSet',
+__all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'STEP_TENSORS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'ProbedBenchmark', 'EvalSet',
            'eval_set', 'token_targets', 'ssae_features', 'chunked', 'reconstruct_steps', 'next_step_prompt',
            'shared_prompts', 'sample_next_steps', 'logic_judge', 'correctness_labels', 'logic_subsample',
            'logic_labels', 'StepFeatures', 'feature_dir', 'load_step_features', 'step_features', 'label_counts_of']
@@ -73,14 +73,8 @@ def ssae_features(model: SSAE, split: StepSplit, cache: Path, batch_size: int, d
 
 # %% ../nbs/07_features.ipynb #bd33f5ad
 def chunked(folder: Path, n: int, chunk: int, make, desc: str) -> list:
-    "`make(indices)` (a list, one JSON value per index) over `range(n)` in chunks, each saved in `folder` and reused."
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for start in progress(range(0, n, chunk), desc=desc):
-        end = min(start + chunk, n)
-        path = folder / f"steps{start:07d}-{end:07d}.json"   # named by range: another chunk size cannot misread it
-        out += cached_json(path, lambda: make(list(range(start, end))))
-    return out
+    "`make(indices)` (a list, one JSON value per index) over `range(n)` in cached shards of `chunk` indices, flattened."
+    return [v for part in cached_shards(folder, n, chunk, make, as_json=True, desc=desc) for v in part]
 
 # %% ../nbs/07_features.ipynb #acff07c9
 @torch.no_grad()
@@ -156,7 +150,7 @@ def logic_labels(judge: Judge, examples: list[StepExample], indices: list[int], 
     return labels
 
 # %% ../nbs/07_features.ipynb #c8708eb1
-FEATURE_KEYS = ("z_hat", "h_ctx", "h_step", "z_hat_sampled", "h_step_sampled")
+STEP_TENSORS = ("z_hat", "h_ctx", "h_step", "z_hat_sampled", "h_step_sampled")
 LABEL_COLUMNS = ("recon_correct", "sampled_correct", "logical")
 
 @dataclass
@@ -233,7 +227,7 @@ def step_features(preset: str | Preset, name: str, checkpoint: Path | None = Non
                    z_hat_l0=(feats["z_hat"] > 0).sum(1).float().mean().item(),
                    recon_correct=label_counts_of(targets["recon_correct"]), sampled_correct=label_counts_of(targets["sampled_correct"]),
                    logical=label_counts_of(targets["logical"][judged]))
-    with atomic_path(folder / "features.safetensors") as tmp: save_file({k: feats[k].contiguous() for k in FEATURE_KEYS}, str(tmp))
+    with atomic_path(folder / "features.safetensors") as tmp: save_file({k: feats[k].contiguous() for k in STEP_TENSORS}, str(tmp))
     atomic_write_text(folder / "targets.jsonl", targets.to_json(orient="records", lines=True, force_ascii=False) + "\n")
     save_json(folder / "summary.json", summary)   # written last: its presence marks the folder finished
     return load_step_features(folder)

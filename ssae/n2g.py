@@ -8,6 +8,7 @@ import dataclasses, hashlib, html, json, os, re, time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -86,7 +87,8 @@ def ssae_activation(model: SSAE, batch_tokens: int = 4096, dtype=torch.float32) 
             h = torch.tensor([hide[i] for i in b])
             masked = (h >= 0).nonzero()[:, 0]
             real[masked, h[masked]] = False
-            batch = dict(input_ids=ids.to(device), attention_mask=real.long().to(device), last_index=(lens - 1).to(device))
+            # what `encoder_states` reads of a StepBatch: these rows are pieces of `<sep> step <eos>`, with no context
+            batch = SimpleNamespace(input_ids=ids.to(device), attention_mask=real.long().to(device), last_index=(lens - 1).to(device))
             with autocast(device, dtype): z = model.sparse_code(model.encoder_states(batch))
             out[b] = z[torch.arange(len(b)), torch.tensor([latents[i] for i in b])].float().cpu().numpy()
         return out

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_probe.ipynb #fccf6e98
 from __future__ import annotations
-import dataclasses, hashlib, json, math
+import dataclasses, math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,14 +21,14 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .core import (Preset, ProbeConfig, atomic_write_text, cached_json, cached_tensors, figures_dir, file_sha, get_preset,
+from .core import (Preset, ProbeConfig, atomic_write_text, cached_json, cached_tensors, figures_dir, file_sha, fingerprint, get_preset,
                        markdown_table, progress, run_dir, save_json)
 from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, step_features
 from .models import load_lm, load_tokenizer
 from .token_sae import load_token_sae, token_sae_step_features
 
 # %% auto #0
-__all__ = ['KINDS', 'TASKS', 'PROBES', 'FEATURES', 'PAPER_TABLE1', 'TABLE1_COLUMNS', 'ROW_ORDER', 'FIGURE1_FEATURES',
+__all__ = ['KINDS', 'TASKS', 'PROBES', 'TABLE1_FEATURES', 'PAPER_TABLE1', 'TABLE1_COLUMNS', 'ROW_ORDER', 'FIGURE1_FEATURES',
            'grouped_folds', 'Task', 'TokenClasses', 'naive_probe', 'RowSpace', 'linear_probe', 'MLP', 'mlp_probe',
            'fold_scores', 'cross_validate', 'summarise', 'token_sae_dir', 'token_sae_features', 'feature_matrix',
            'probe_results', 'table1_frame', 'table1_csv', 'frame_table', 'write_table1', 'write_figure1', 'table1',
@@ -196,7 +196,7 @@ def summarise(scores: list[dict]) -> dict:
     return out
 
 # %% ../nbs/09_probe.ipynb #6eb09c29
-FEATURES = {   # row -> (source, feature of the reference step, feature of the generated step or None)
+TABLE1_FEATURES = {   # row -> (source, feature of the reference step, feature of the generated step or None)
     "SSAE z_hat": ("ssae", "z_hat", "z_hat_sampled"),
     "SSAE h_ctx": ("ssae", "h_ctx", "h_ctx"),
     "SSAE h_step": ("ssae", "h_step", "h_step_sampled"),
@@ -227,7 +227,7 @@ def token_sae_features(preset: str | Preset, steps: StepFeatures, sae_dir: Path 
 
 def feature_matrix(steps: StepFeatures, token_sae: dict, row: str, task: Task) -> np.ndarray | None:
     "The [N, .] feature matrix of `row` for `task` (None when the row has no such feature)."
-    source, own, sampled = FEATURES[row]
+    source, own, sampled = TABLE1_FEATURES[row]
     key = sampled if task.sampled else own
     if key is None: return None
     return (steps.features if source == "ssae" else token_sae)[key].numpy()
@@ -246,10 +246,9 @@ def probe_results(preset: str | Preset, cfg: ProbeConfig | None = None, checkpoi
     for bench in EVAL_BENCHMARKS:
         steps = step_features(p, bench, checkpoint)
         tsae = token_sae_features(p, steps, sae_dir)
-        key = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), file_sha(token_sae_dir(p, sae_dir) / "token_sae.safetensors")]).encode())
-        folder = steps.folder / f"probes-{key.hexdigest()[:12]}"
+        folder = steps.folder / f"probes-{fingerprint(dataclasses.asdict(cfg), file_sha(token_sae_dir(p, sae_dir) / 'token_sae.safetensors'))}"
         groups = steps.targets["problem_id"].tolist()
-        jobs = [(None, "naive", t) for t in TASKS] + [(probe, row, t) for row in FEATURES for probe in PROBES for t in TASKS]
+        jobs = [(None, "naive", t) for t in TASKS] + [(probe, row, t) for row in TABLE1_FEATURES for probe in PROBES for t in TASKS]
         for probe, row, task in progress(jobs, desc=f"probes {bench}"):
             X = None if probe is None else feature_matrix(steps, tsae, row, task)
             if probe is not None and X is None: continue
@@ -275,7 +274,7 @@ TABLE1_COLUMNS = (   # (header, task, benchmark, metric, scale)
     ("1st-tok PPL MATH-500", "first_token", "math500", "ppl", 1),
     ("Sampled corr GSM8K", "sampled_correct", "gsm8k", "accuracy", 100), ("Sampled corr MATH-500", "sampled_correct", "math500", "accuracy", 100),
 )
-ROW_ORDER = ("naive", *FEATURES)
+ROW_ORDER = ("naive", *TABLE1_FEATURES)
 
 def _lookup(results: pd.DataFrame, feature: str, probe: str, task: str, bench: str) -> pd.Series | None:
     probe = "naive" if feature == "naive" else probe

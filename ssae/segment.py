@@ -18,8 +18,8 @@ from .data import load_benchmark
 # %% auto #0
 __all__ = ['STEP_STYLES', 'ABBREVIATIONS', 'STEP_JOINER', 'SEP_TOKEN', 'split_gsm8k', 'split_generated', 'MathSpan', 'math_spans',
            'split_math', 'split_steps', 'StepExample', 'make_step_examples', 'benchmark_step_examples',
-           'TokenizedSteps', 'newline_is_boundary', 'tokenize_steps', 'collate', 'left_pad', 'bucket_batches',
-           'padding_fraction', 'StepSplit', 'split_problems', 'eval_indices', 'gsm8k_splits']
+           'TokenizedSteps', 'newline_is_boundary', 'tokenize_steps', 'StepBatch', 'collate', 'left_pad',
+           'bucket_batches', 'padding_fraction', 'StepSplit', 'split_problems', 'eval_indices', 'gsm8k_splits']
 
 # %% ../nbs/02_segment.ipynb #8e2b2135
 STEP_STYLES = ("gsm8k", "math", "generated")
@@ -178,10 +178,10 @@ class TokenizedSteps:
         return (f"context truncated in {self.n_context_truncated} of {len(self)} examples (budget {self.max_context_tokens}); "
                 f"step truncated in {self.n_step_truncated} (budget {self.max_step_tokens})")
 
-    def batch(self, indices: Sequence[int], device=None) -> dict[str, torch.Tensor]:
+    def batch(self, indices: Sequence[int], device=None) -> StepBatch:
         "The collated batch of the examples at `indices`, on `device` when given."
         b = collate([self.ctx_ids[i] for i in indices], [self.step_ids[i] for i in indices], self.sep_id, self.pad_id)
-        return b if device is None else {k: v.to(device) for k, v in b.items()}
+        return b if device is None else b.to(device)
 
 # %% ../nbs/02_segment.ipynb #b46778cd
 SEP_TOKEN = "<sep>"   # between a step's context and the step; `models.load_tokenizer` adds it to the vocabulary
@@ -236,7 +236,18 @@ def tokenize_steps(examples: Sequence[StepExample], tokenizer, max_context_token
                           n_step_truncated=sum(len(s) + 1 > max_step_tokens for s in steps))
 
 # %% ../nbs/02_segment.ipynb #3dcef9d7
-def collate(ctx_ids: Sequence[Sequence[int]], step_ids: Sequence[Sequence[int]], sep_id: int, pad_id: int) -> dict[str, torch.Tensor]:
+class StepBatch(NamedTuple):
+    "A right-padded batch of `context <sep> step <eos>` rows: [B, T] tensors, then [B] positions."
+    input_ids: torch.Tensor        # pad after each row's eos
+    attention_mask: torch.Tensor   # 1 on real tokens (long, as transformers expects)
+    loss_mask: torch.Tensor        # True on the step's tokens and its eos: what the decoder is scored on
+    lengths: torch.Tensor          # real tokens per row
+    last_index: torch.Tensor       # where each row's eos is
+    sep_index: torch.Tensor        # where each row's <sep> is
+
+    def to(self, device) -> StepBatch: return StepBatch(*(t.to(device) for t in self))
+
+def collate(ctx_ids: Sequence[Sequence[int]], step_ids: Sequence[Sequence[int]], sep_id: int, pad_id: int) -> StepBatch:
     "A right-padded batch of `context <sep> step` rows (steps already end with eos)."
     if not len(ctx_ids) or len(ctx_ids) != len(step_ids): raise ValueError("collate needs equally many (at least one) contexts and steps")
     sep_index = torch.tensor([len(c) for c in ctx_ids], dtype=torch.long)
@@ -246,8 +257,8 @@ def collate(ctx_ids: Sequence[Sequence[int]], step_ids: Sequence[Sequence[int]],
     real = positions < lengths[:, None]
     input_ids = torch.full(real.shape, pad_id, dtype=torch.long)
     input_ids[real] = flat
-    return {"input_ids": input_ids, "attention_mask": real.long(), "loss_mask": real & (positions > sep_index[:, None]),
-            "lengths": lengths, "last_index": lengths - 1, "sep_index": sep_index}
+    return StepBatch(input_ids, real.long(), loss_mask=real & (positions > sep_index[:, None]), lengths=lengths,
+                     last_index=lengths - 1, sep_index=sep_index)
 
 # %% ../nbs/02_segment.ipynb #9497cc5d
 def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import dataclasses, math
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -14,16 +15,16 @@ from safetensors.torch import save_file
 from fastcore.basics import patch
 from transformers import DynamicCache
 
-from .core import (CorruptFile, Preset, SSAEConfig, atomic_path, autocast, cached_tensors, fingerprint, get_preset, load_json,
-                       progress, project_root, read_safetensors, run_dir, save_json)
+from .core import (CorruptFile, Preset, SSAEConfig, atomic_path, autocast, cached_shards, fingerprint, get_preset, load_json,
+                       project_root, read_safetensors, run_dir, save_json)
+from .generation import blank_token_mask, first_line, greedy_decode, stop_token_mask
 from .models import load_lm, model_revision
-from .segment import SEP_TOKEN, StepSplit, bucket_batches, left_pad
+from .segment import SEP_TOKEN, StepBatch, StepSplit, bucket_batches, left_pad
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'STATES_VERSION', 'insert_prefix', 'SSAE', 'stop_token_mask',
-           'blank_token_mask', 'latent_prompt', 'greedy_decode', 'generate_from_latent', 'first_line', 'reconstruct',
-           'ContextPrior', 'trainable_state', 'save_ssae', 'load_ssae', 'encode_split', 'state_cache_dir',
-           'shipped_checkpoint', 'default_checkpoint', 'require_checkpoint']
+__all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'STATES_VERSION', 'insert_prefix', 'SSAE', 'SSAEOutput', 'latent_prompt',
+           'generate_from_latent', 'reconstruct', 'ContextPrior', 'trainable_state', 'save_ssae', 'load_ssae',
+           'encode_split', 'state_cache_dir', 'shipped_checkpoint', 'default_checkpoint', 'require_checkpoint']
 
 # %% ../nbs/04_ssae.ipynb #d6870581
 def insert_prefix(token_embeds: torch.Tensor, prefix: torch.Tensor, at: torch.Tensor):
@@ -126,11 +127,11 @@ class SSAE(nn.Module):
     @property
     def device(self) -> torch.device: return self.null_prefix.device
 
-    def encoder_states(self, batch: dict) -> torch.Tensor:
+    def encoder_states(self, batch: StepBatch) -> torch.Tensor:
         "h: the encoder state at each row's last real token (eos), [B, d]."
-        out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        rows = torch.arange(len(batch["last_index"]), device=batch["last_index"].device)
-        return out.last_hidden_state[rows, batch["last_index"]]
+        out = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        rows = torch.arange(len(batch.last_index), device=batch.last_index.device)
+        return out.last_hidden_state[rows, batch.last_index]
 
     @torch.no_grad()
     def standardize_with(self, states: torch.Tensor) -> None:
@@ -155,36 +156,36 @@ class SSAE(nn.Module):
 
 # %% ../nbs/04_ssae.ipynb #407dd73a
 @patch
-def insertion_point(self: SSAE, batch: dict) -> torch.Tensor:
-    return batch["sep_index"] + 1 if self.config.prefix_at == "after_sep" else torch.zeros_like(batch["sep_index"])
+def insertion_point(self: SSAE, batch: StepBatch) -> torch.Tensor:
+    return batch.sep_index + 1 if self.config.prefix_at == "after_sep" else torch.zeros_like(batch.sep_index)
 
 @patch
-def step_dropout_mask(self: SSAE, batch: dict) -> torch.Tensor:
+def step_dropout_mask(self: SSAE, batch: StepBatch) -> torch.Tensor:
     "Step tokens (never eos) hidden from attention in training, [B, T] bool."
-    cand = batch["loss_mask"].clone()
-    cand[torch.arange(len(cand), device=cand.device), batch["last_index"]] = False
+    cand = batch.loss_mask.clone()
+    cand[torch.arange(len(cand), device=cand.device), batch.last_index] = False
     return cand & (torch.rand(cand.shape, device=cand.device) < self.config.step_dropout)
 
 @patch
-def decoder_inputs(self: SSAE, prefix: torch.Tensor, batch: dict, dropped: torch.Tensor | None = None,
+def decoder_inputs(self: SSAE, prefix: torch.Tensor, batch: StepBatch, dropped: torch.Tensor | None = None,
                    detach_tokens: bool = False) -> dict:
     "Embeddings, attention mask, positions and labels of the prefixed decoder input."
-    ids = batch["input_ids"]
+    ids = batch.input_ids
     token_embeds = self.decoder.get_input_embeddings()(ids)
     if detach_tokens: token_embeds = token_embeds.detach()
     embeds, src, is_prefix = insert_prefix(token_embeds, prefix, self.insertion_point(batch))
-    keep = batch["attention_mask"].bool() if dropped is None else batch["attention_mask"].bool() & ~dropped
+    keep = batch.attention_mask.bool() if dropped is None else batch.attention_mask.bool() & ~dropped
     attn = torch.where(is_prefix, True, keep.gather(1, src)).long()
     # Label at position j is the true token at j + 1 when that token is scored. Positions
     # come from the layout, not the (dropped) mask, so hidden tokens keep their place.
-    scored = batch["loss_mask"].gather(1, src) & ~is_prefix
+    scored = batch.loss_mask.gather(1, src) & ~is_prefix
     target = torch.where(scored, ids.gather(1, src), -100)
     labels = torch.cat([target[:, 1:], torch.full_like(target[:, :1], -100)], 1)
     positions = torch.arange(embeds.shape[1], device=ids.device).expand(len(ids), -1)
     return dict(inputs_embeds=embeds, attention_mask=attn, position_ids=positions, labels=labels)
 
 @patch
-def decoder_nll(self: SSAE, prefix: torch.Tensor, batch: dict, dropped: torch.Tensor | None = None,
+def decoder_nll(self: SSAE, prefix: torch.Tensor, batch: StepBatch, dropped: torch.Tensor | None = None,
                 detached: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row summed NLL of the step tokens and eos, and the number of scored tokens, [B] each.
     `detached`: the decoder's weights receive no gradient (only `prefix` does)."""
@@ -195,9 +196,9 @@ def decoder_nll(self: SSAE, prefix: torch.Tensor, batch: dict, dropped: torch.Te
     return torch.func.functional_call(scorer, weights, (), inp)
 
 @patch
-def null_nll(self: SSAE, batch: dict, dropped: torch.Tensor | None = None):
+def null_nll(self: SSAE, batch: StepBatch, dropped: torch.Tensor | None = None):
     "NLL with the learned constant prefix: what the same decoder achieves from the context alone."
-    prefix = self.null_prefix.expand(len(batch["input_ids"]), -1, -1)
+    prefix = self.null_prefix.expand(len(batch.input_ids), -1, -1)
     # A trainable decoder must not learn from the baseline's loss, only the constant prefix does.
     return self.decoder_nll(prefix, batch, dropped, detached=self.decoder_trains)
 
@@ -214,11 +215,11 @@ def shares_context(self: SSAE) -> bool:
 
 # %% ../nbs/04_ssae.ipynb #080bc1cf
 @patch
-def shared_context_nll(self: SSAE, prefixes: list[torch.Tensor], batch: dict, dropped: torch.Tensor | None = None):
+def shared_context_nll(self: SSAE, prefixes: list[torch.Tensor], batch: StepBatch, dropped: torch.Tensor | None = None):
     """`decoder_nll` for several prefixes at once when `shares_context`: the context and `<sep>` go through
     the frozen decoder once, without gradients, and every prefix continues from their cached keys and values,
     so only the prefix and the step tokens are processed (and backpropagated) per prefix."""
-    ids, sep, lengths = batch["input_ids"], batch["sep_index"], batch["lengths"]
+    ids, sep, lengths = batch.input_ids, batch.sep_index, batch.lengths
     base, embed = self.decoder.base_model, self.decoder.get_input_embeddings()
     B, T = ids.shape
     P, Lc, Ls = self.config.n_prefix, int(sep.max()) + 1, int((lengths - sep - 1).max())
@@ -252,48 +253,36 @@ def shared_context_nll(self: SSAE, prefixes: list[torch.Tensor], batch: dict, dr
 
 
 # %% ../nbs/04_ssae.ipynb #edfedb22
+class SSAEOutput(NamedTuple):
+    "The phase-1 pass, per row: the step's NLL under its own code and (if asked) under the constant prefix, summed over its tokens."
+    nll: torch.Tensor
+    n_tokens: torch.Tensor         # scored tokens: the step's and its eos
+    z_hat: torch.Tensor            # [B, m] the sparse code
+    l1: torch.Tensor               # ||z_hat||_1
+    h: torch.Tensor                # [B, d] the encoder states read (detached)
+    null_nll: torch.Tensor | None = None
+
 @patch
-def forward(self: SSAE, batch: dict, h: torch.Tensor | None = None, with_null: bool = True) -> dict:
-    """Phase-1 pass. `h` may be given (cached encoder states, frozen encoder).
-    Returns per-row `nll`, `null_nll`, `n_tokens`, and `z_hat`, `l1` = ||z_hat||_1 per row, and the states `h` (detached)."""
+def forward(self: SSAE, batch: StepBatch, h: torch.Tensor | None = None, with_null: bool = True) -> SSAEOutput:
+    "Phase-1 pass. `h` may be given (cached encoder states, frozen encoder)."
     if h is None: h = self.encoder_states(batch)
     z_hat = self.sparse_code(h)
     noisy = z_hat + self.config.noise_std * torch.randn_like(z_hat) if self.training and self.config.noise_std else z_hat
     dropped = self.step_dropout_mask(batch) if self.training and self.config.step_dropout else None
-    out = dict(z_hat=z_hat, l1=z_hat.abs().sum(-1), h=h.detach())
     results = self.prefix_nlls([self.prefix(noisy)], batch, dropped, with_null)
-    out["nll"], out["n_tokens"] = results[0]
-    if with_null: out["null_nll"] = results[1][0]
-    return out
+    (nll, n_tokens), null_nll = results[0], results[1][0] if with_null else None
+    return SSAEOutput(nll, n_tokens, z_hat, z_hat.abs().sum(-1), h.detach(), null_nll)
 
 @patch
-def prefix_nlls(self: SSAE, prefixes: list[torch.Tensor], batch: dict, dropped: torch.Tensor | None = None,
+def prefix_nlls(self: SSAE, prefixes: list[torch.Tensor], batch: StepBatch, dropped: torch.Tensor | None = None,
                 with_null: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per-row (NLL, scored tokens) of the step under each of `prefixes` and then, if `with_null`, under the
     learned constant prefix; one shared context pass for all of them when `shares_context`."""
     if self.shares_context:
-        null = [self.null_prefix.expand(len(batch["input_ids"]), -1, -1)] if with_null else []
+        null = [self.null_prefix.expand(len(batch.input_ids), -1, -1)] if with_null else []
         return self.shared_context_nll([*prefixes, *null], batch, dropped)
     return [self.decoder_nll(p, batch, dropped) for p in prefixes] + ([self.null_nll(batch, dropped)] if with_null else [])
 
-
-# %% ../nbs/04_ssae.ipynb #ba7bc1d8
-def _vocabulary_mask(tokenizer, vocab_size: int, holds) -> torch.Tensor:
-    "[V] bool: the tokens whose text satisfies `holds` (ids past the tokenizer's vocabulary: False)."
-    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
-    mask = torch.zeros(vocab_size, dtype=torch.bool)
-    mask[: len(texts)] = torch.tensor([holds(t) for t in texts])
-    return mask
-
-def stop_token_mask(tokenizer, vocab_size: int, at_newline: bool = True) -> torch.Tensor:
-    "[V] bool: eos, and (if `at_newline`) every token whose text contains a newline."
-    stop = _vocabulary_mask(tokenizer, vocab_size, lambda t: "\n" in t) if at_newline else torch.zeros(vocab_size, dtype=torch.bool)
-    stop[tokenizer.eos_token_id] = True
-    return stop
-
-def blank_token_mask(tokenizer, vocab_size: int) -> torch.Tensor:
-    "[V] bool: every token whose text is only white space, such as a blank line (what may come before a step's first word)."
-    return _vocabulary_mask(tokenizer, vocab_size, lambda t: t != "" and t.isspace())
 
 # %% ../nbs/04_ssae.ipynb #05b2d7e8
 @torch.no_grad()
@@ -310,55 +299,6 @@ def latent_prompt(model: SSAE, prefix: torch.Tensor, ctx_ids: list[list[int]]) -
     return embeds, attn
 
 @torch.no_grad()
-def greedy_decode(lm: nn.Module, embeds: torch.Tensor, attn: torch.Tensor, stop: torch.Tensor, max_new_tokens: int = 64,
-                  use_cache: bool = True, prompt_of: torch.Tensor | None = None, keep: torch.Tensor | None = None,
-                  leading: torch.Tensor | None = None) -> list[list[int]]:
-    """Greedy tokens of a causal LM after the left-padded prompts `embeds` [P, T, d], for each row up to and including its first stop token.
-    One row per prompt, unless `prompt_of` and `keep` [R] say that row r continues the first `keep[r]` real tokens of prompt
-    `prompt_of[r]`: rows whose prompts are prefixes of one another (a problem's successive steps) then share one prefill.
-    Tokens in `leading` [V] (e.g. blank lines) do not stop a row before its first other token."""
-    base, head, embed = lm.base_model, lm.get_output_embeddings(), lm.get_input_embeddings()
-    if prompt_of is None: prompt_of, keep = torch.arange(len(embeds)), attn.sum(1)
-    prompt_of, keep, stop = prompt_of.to(embeds.device), keep.to(embeds.device), stop.to(embeds.device)
-    ranks = attn.cumsum(1)   # positions count real tokens only, so padding changes nothing
-    last = (attn.shape[1] - attn.sum(1))[prompt_of] + keep - 1          # each row's last prompt token
-    row_attn = attn[prompt_of] * (ranks[prompt_of] <= keep[:, None])    # later tokens of a shared prompt are hidden
-    pos = (row_attn.cumsum(1) - 1).clamp_min(0)
-    rows = torch.arange(len(prompt_of))   # the rows still generating, as indices into `out`
-    if use_cache:   # every prompt once, then each row reads its prompt's keys and values
-        cache = DynamicCache(config=lm.config)
-        hidden = base(inputs_embeds=embeds, attention_mask=attn, position_ids=(ranks - 1).clamp_min(0), past_key_values=cache,
-                      use_cache=True).last_hidden_state[prompt_of, last]
-        cache.batch_select_indices(prompt_of)
-    else:
-        embeds = embeds[prompt_of]
-        hidden = base(inputs_embeds=embeds, attention_mask=row_attn, position_ids=pos).last_hidden_state[rows, last]
-    attn, out = row_attn, [[] for _ in rows]
-    leading = torch.zeros_like(stop) if leading is None else leading.to(stop.device)
-    begun = torch.zeros(len(rows), dtype=torch.bool, device=stop.device)   # whether a row has a token outside `leading`
-    for i in range(max_new_tokens):
-        nxt = head(hidden).argmax(-1)
-        for r, t in zip(rows.tolist(), nxt.tolist()): out[r].append(t)
-        begun = begun | ~leading[nxt]
-        live = ~(stop[nxt] & begun)
-        if i == max_new_tokens - 1 or not live.any(): break
-        if not live.all():   # finished rows leave the batch, so a long row no longer costs a full batch
-            alive = live.nonzero()[:, 0]
-            rows, nxt, attn, pos, begun = rows[alive.cpu()], nxt[alive], attn[alive], pos[alive], begun[alive]
-            if use_cache: cache.batch_select_indices(alive)
-            else: embeds = embeds[alive]
-        nxt_embed, nxt_pos = embed(nxt)[:, None], pos[:, -1:] + 1
-        attn = torch.cat([attn, torch.ones_like(attn[:, :1])], 1)
-        pos = torch.cat([pos, nxt_pos], 1)
-        if use_cache:
-            hidden = base(inputs_embeds=nxt_embed, attention_mask=attn, position_ids=nxt_pos, past_key_values=cache,
-                          use_cache=True).last_hidden_state[:, -1]
-        else:
-            embeds = torch.cat([embeds, nxt_embed], 1)
-            hidden = base(inputs_embeds=embeds, attention_mask=attn, position_ids=pos).last_hidden_state[:, -1]
-    return out
-
-@torch.no_grad()
 def generate_from_latent(model: SSAE, z_hat: torch.Tensor, ctx_ids: list[list[int]], stop: torch.Tensor,
                          max_new_tokens: int = 64, use_cache: bool = True, leading: torch.Tensor | None = None) -> list[list[int]]:
     "Greedy step tokens for each (latent, context) row, up to and including its stop token (`leading`: see `greedy_decode`)."
@@ -366,10 +306,6 @@ def generate_from_latent(model: SSAE, z_hat: torch.Tensor, ctx_ids: list[list[in
     return greedy_decode(model.decoder, embeds, attn, stop, max_new_tokens, use_cache, leading=leading)
 
 # %% ../nbs/04_ssae.ipynb #b649bdb9
-def first_line(text: str) -> str:
-    "A generated step: its first line that is not blank, stripped."
-    return next((line.strip() for line in text.split("\n") if line.strip()), "")
-
 @torch.no_grad()
 def reconstruct(model: SSAE, tokenizer, ctx_ids: list[list[int]], z_hat: torch.Tensor, batch_size: int, max_new_tokens: int,
                 dtype=torch.float32) -> list[str]:
@@ -400,13 +336,13 @@ class ContextPrior(nn.Module):
         lm, _ = load_lm(config.base_model, device, seed=config.seed)
         return cls(config, lm, freeze_encoder).to(device)
 
-    def context_states(self, batch: dict) -> torch.Tensor:
+    def context_states(self, batch: StepBatch) -> torch.Tensor:
         "The encoder state at `<sep>` (it has seen the context and `<sep>` only), [B, d]."
-        out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        rows = torch.arange(len(batch["sep_index"]), device=batch["sep_index"].device)
-        return out.last_hidden_state[rows, batch["sep_index"]]
+        out = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        rows = torch.arange(len(batch.sep_index), device=batch.sep_index.device)
+        return out.last_hidden_state[rows, batch.sep_index]
 
-    def forward(self, batch: dict | None = None, h_ctx: torch.Tensor | None = None):
+    def forward(self, batch: StepBatch | None = None, h_ctx: torch.Tensor | None = None):
         "(mean, log-variance) of z_hat given the context, [B, m] each."
         h = (self.context_states(batch) if h_ctx is None else h_ctx).float()
         return self.mean(h), self.logvar(h).clamp(-12, 6)
@@ -474,23 +410,18 @@ def load_ssae(folder: Path | str, device="cpu") -> tuple[SSAE, ContextPrior | No
 def encode_split(encoder: torch.nn.Module, split: StepSplit, cache: Path, batch_size: int = 16,
                  shard_size: int = 1024, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
     "`h_step` and `h_ctx` [N, d] for every step of `split`, from (or into) the shard cache folder `cache`."
-    cache.mkdir(parents=True, exist_ok=True)
     encoder.eval()
     def encode(idx: list[int]) -> dict[str, torch.Tensor]:
         states = {k: torch.empty(len(idx), encoder.config.hidden_size) for k in ("h_step", "h_ctx")}
         for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
             batch = split.steps.batch([idx[i] for i in b], device)
             with autocast(device, dtype):
-                hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+                hidden = encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
             rows = torch.arange(len(b), device=hidden.device)
-            states["h_step"][b] = hidden[rows, batch["last_index"]].float().cpu()
-            states["h_ctx"][b] = hidden[rows, batch["sep_index"]].float().cpu()
+            states["h_step"][b] = hidden[rows, batch.last_index].float().cpu()
+            states["h_ctx"][b] = hidden[rows, batch.sep_index].float().cpu()
         return states
-    parts = []
-    for start in progress(range(0, len(split), shard_size), desc=f"encode {split.name}"):
-        end = min(start + shard_size, len(split))
-        # named by range: another shard size cannot misread it
-        parts.append(cached_tensors(cache / f"steps{start:07d}-{end:07d}.safetensors", lambda: encode(list(range(start, end)))))
+    parts = cached_shards(cache, len(split), shard_size, encode, desc=f"encode {split.name}")
     return {k: torch.cat([p[k] for p in parts]) for k in ("h_step", "h_ctx")}
 
 STATES_VERSION = 1   # part of the state cache key: bump it when encode_split's output changes

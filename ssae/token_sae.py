@@ -12,36 +12,37 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from .core import (CorruptFile, Preset, TokenSAEConfig, atomic_path, autocast, cached_tensors, fingerprint, get_preset,
+from .core import (CorruptFile, Preset, TokenSAEConfig, atomic_path, autocast, cached_shards, fingerprint, get_preset,
                        load_json, progress, read_safetensors, run_dir, save_json)
 from .models import load_lm, model_revision
-from .segment import StepSplit, bucket_batches, gsm8k_splits
+from .segment import StepBatch, StepSplit, bucket_batches, gsm8k_splits
 
 # %% auto #0
-__all__ = ['TOKEN_ACTS_VERSION', 'TOKEN_SAE_FORMAT', 'FEATURE_NAMES', 'residual_stream', 'position_masks', 'first_of_problem',
-           'training_token_mask', 'collect_token_activations', 'token_cache_dir', 'TokenSAE', 'train_token_sae',
-           'evaluate_token_sae', 'save_token_sae', 'load_token_sae', 'token_sae_step_features', 'run_token_sae']
+__all__ = ['TOKEN_ACTS_VERSION', 'TOKEN_SAE_FORMAT', 'TOKEN_SAE_FEATURES', 'residual_stream', 'position_masks',
+           'first_of_problem', 'training_token_mask', 'collect_token_activations', 'token_cache_dir', 'TokenSAE',
+           'train_token_sae', 'evaluate_token_sae', 'save_token_sae', 'load_token_sae', 'token_sae_step_features',
+           'run_token_sae']
 
 # %% ../nbs/08_token_sae.ipynb #8c193ca2
 class _StopForward(Exception): pass
 
-def residual_stream(lm: nn.Module, batch: dict, layer: int) -> torch.Tensor:
+def residual_stream(lm: nn.Module, batch: StepBatch, layer: int) -> torch.Tensor:
     "The residual stream of `batch` after `layer` layers of the causal LM `lm`, [B, T, d]."
     captured = {}
     def grab(module, args, output):
         captured["h"] = output[0] if isinstance(output, tuple) else output   # some architectures return (hidden, ...)
         raise _StopForward
     handle = lm.base_model.layers[layer - 1].register_forward_hook(grab)
-    try: lm.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
+    try: lm.base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
     except _StopForward: pass
     finally: handle.remove()
     return captured["h"]
 
 # %% ../nbs/08_token_sae.ipynb #854871d8
-def position_masks(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def position_masks(batch: StepBatch) -> tuple[torch.Tensor, torch.Tensor]:
     "Context tokens without position 0 (the attention sink), and step tokens without eos; [B, T] bool each."
-    t = torch.arange(batch["input_ids"].shape[1], device=batch["input_ids"].device)[None]
-    sep, last = batch["sep_index"][:, None], batch["last_index"][:, None]
+    t = torch.arange(batch.input_ids.shape[1], device=batch.input_ids.device)[None]
+    sep, last = batch.sep_index[:, None], batch.last_index[:, None]
     return (t >= 1) & (t < sep), (t > sep) & (t < last)
 
 def first_of_problem(problem_ids: list[str]) -> list[bool]:
@@ -51,7 +52,7 @@ def first_of_problem(problem_ids: list[str]) -> list[bool]:
         first.append(pid not in seen); seen.add(pid)
     return first
 
-def training_token_mask(batch: dict, first: torch.Tensor) -> torch.Tensor:
+def training_token_mask(batch: StepBatch, first: torch.Tensor) -> torch.Tensor:
     "[B, T] bool: the question tokens of each problem's first example (`first` [B]) and every example's step tokens."
     context, step = position_masks(batch)
     return (context & first[:, None]) | step
@@ -75,15 +76,9 @@ def _collect_shard(lm: nn.Module, split: StepSplit, idx: list[int], first: torch
 def collect_token_activations(lm: nn.Module, split: StepSplit, layer: int, cache: Path, batch_size: int = 16,
                               shard_size: int = 1024, device="cpu", dtype=torch.float32) -> torch.Tensor:
     "Residual-stream activations [n_tokens, d] of the training tokens of `split` after `layer` layers, from (or into) `cache`."
-    cache.mkdir(parents=True, exist_ok=True)
     first = torch.tensor(first_of_problem(split.problem_ids))
-    parts = []
-    for start in progress(range(0, len(split), shard_size), desc=f"activations {split.name}"):
-        end = min(start + shard_size, len(split))
-        path = cache / f"examples{start:07d}-{end:07d}.safetensors"   # named by its examples: any shard size reads back right
-        compute = lambda: {"acts": _collect_shard(lm.eval(), split, list(range(start, end)), first, layer, batch_size, device, dtype)}
-        parts.append(cached_tensors(path, compute)["acts"])
-    return torch.cat(parts)
+    compute = lambda idx: {"acts": _collect_shard(lm.eval(), split, idx, first, layer, batch_size, device, dtype)}
+    return torch.cat([p["acts"] for p in cached_shards(cache, len(split), shard_size, compute, prefix="examples", desc=f"activations {split.name}")])
 
 TOKEN_ACTS_VERSION = 1   # part of the activation cache key: bump it when collect_token_activations changes
 
@@ -171,7 +166,7 @@ def train_token_sae(acts: torch.Tensor, config: TokenSAEConfig, device="cpu",
     opt = torch.optim.AdamW(sae.parameters(), lr=config.lr, weight_decay=0.0)
     batch = min(config.batch_tokens, len(acts))
     order, pos, losses = torch.randperm(len(acts), generator=gen), 0, []
-    for _ in progress(range(config.steps), desc="token SAE"):
+    for _ in progress(range(config.updates), desc="token SAE"):
         if pos + batch > len(order): order, pos = torch.randperm(len(acts), generator=gen), 0
         x = acts[order[pos:pos + batch]].to(device); pos += batch
         with autocast(device, dtype): loss = sae.loss(x)
@@ -213,7 +208,9 @@ def load_token_sae(folder: Path | str, device="cpu") -> TokenSAE:
     folder = Path(folder)
     meta = load_json(folder / "config.json")
     if meta.get("format") != TOKEN_SAE_FORMAT: raise ValueError(f"{folder / 'config.json'}: unknown token-SAE format {meta.get('format')!r}")
-    sae = TokenSAE(TokenSAEConfig(**meta["token_sae"]))
+    config = meta["token_sae"]
+    if "steps" in config: config["updates"] = config.pop("steps")   # the field's name before 2026-12-02
+    sae = TokenSAE(TokenSAEConfig(**config))
     sae.load_state_dict(read_safetensors(folder / "token_sae.safetensors"))
     return sae.to(device).eval()
 
@@ -223,22 +220,22 @@ def _masked_mean(f: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weights = mask.float() / mask.sum(1, keepdim=True).clamp_min(1)
     return torch.einsum("bt,btm->bm", weights, f)
 
-FEATURE_NAMES = ("last", "agg", "step_last", "step_agg")
+TOKEN_SAE_FEATURES = ("last", "agg", "step_last", "step_agg")
 
 @torch.no_grad()
 def token_sae_step_features(sae: TokenSAE, lm: nn.Module, split: StepSplit, batch_size: int = 8, device="cpu",
                             dtype=torch.float32) -> dict[str, torch.Tensor]:
-    "The four token-SAE features of every example of `split` (`FEATURE_NAMES`), [N, m] fp32 each, in split order."
+    "The four token-SAE features of every example of `split` (`TOKEN_SAE_FEATURES`), [N, m] fp32 each, in split order."
     lm.eval(); sae.eval()
-    out = {n: torch.empty(len(split), sae.config.width) for n in FEATURE_NAMES}
+    out = {n: torch.empty(len(split), sae.config.width) for n in TOKEN_SAE_FEATURES}
     for b in progress(bucket_batches(split.steps.lengths, batch_size, seed=0, shuffle=False), desc=f"token-SAE features {split.name}"):
         batch = split.steps.batch(b, device)
         with autocast(device, dtype): hidden = residual_stream(lm, batch, sae.config.layer)
         f = sae.encode(hidden.float())
         rows = torch.arange(len(b), device=f.device)
         context, step = position_masks(batch)
-        features = dict(last=f[rows, batch["sep_index"] - 1], agg=_masked_mean(f, context),
-                        step_last=f[rows, batch["last_index"] - 1], step_agg=_masked_mean(f, step))
+        features = dict(last=f[rows, batch.sep_index - 1], agg=_masked_mean(f, context),
+                        step_last=f[rows, batch.last_index - 1], step_agg=_masked_mean(f, step))
         for n, v in features.items(): out[n][b] = v.cpu()
     return out
 

@@ -21,12 +21,12 @@ from .segment import StepSplit, bucket_batches, eval_indices, gsm8k_splits
 from .ssae import SSAE, ContextPrior, encode_split, reconstruct, save_ssae, shipped_checkpoint, state_cache_dir, trainable_state
 
 # %% auto #0
-__all__ = ['POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS', 'pooled_states',
-           'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1', 'resample_dead_units', 'shuffle_partners',
-           'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2', 'MetricsLog', 'train', 'init_distributed',
-           'training_states', 'reconstruction_rate', 'prior_report', 'train_ssae', 'decoded_examples',
-           'write_decoded_examples', 'write_metrics_report', 'ship_checkpoint', 'main', 'run_ablation',
-           'write_ablation_report']
+__all__ = ['POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'FILLED_IN', 'RELU', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS',
+           'pooled_states', 'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1', 'resample_dead_units',
+           'shuffle_partners', 'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2', 'MetricsLog', 'train',
+           'init_distributed', 'training_states', 'reconstruction_rate', 'prior_report', 'train_ssae',
+           'decoded_examples', 'write_decoded_examples', 'write_metrics_report', 'ship_checkpoint', 'main',
+           'run_ablation', 'last_validation', 'ablation_row', 'shipped_row', 'write_ablation_report']
 
 # %% ../nbs/05_train.ipynb #821229e5
 POOLINGS = ("eos", "last_token", "step_mean")
@@ -39,12 +39,12 @@ def pooled_states(encoder: torch.nn.Module, split: StepSplit, rows: list[int], l
     for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
         batch = split.steps.batch([rows[i] for i in b], device)
         with autocast(device, dtype):
-            hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True).hidden_states
-        r, step = torch.arange(len(b), device=device), batch["loss_mask"].float()
+            hidden = encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True).hidden_states
+        r, step = torch.arange(len(b), device=device), batch.loss_mask.float()
         for l in layers:
             h = hidden[l].float()
-            out[l, "eos"][b] = h[r, batch["last_index"]].cpu()
-            out[l, "last_token"][b] = h[r, batch["last_index"] - 1].cpu()
+            out[l, "eos"][b] = h[r, batch.last_index].cpu()
+            out[l, "last_token"][b] = h[r, batch.last_index - 1].cpu()
             out[l, "step_mean"][b] = ((h * step[..., None]).sum(1) / step.sum(1, keepdim=True)).cpu()
     return out
 
@@ -122,10 +122,10 @@ class Phase1:
     def loss(self, wrapped, split: StepSplit, idx: list[int], device) -> tuple[torch.Tensor, dict]:
         batch = split.steps.batch(idx, device)
         out = wrapped(batch, h=_rows(self.states, split.name, "h_step", idx, device))
-        self.fired |= (out["z_hat"] > 0).any(0).cpu()
-        self.recent_h = out["h"].float()
-        n_tokens = out["n_tokens"].sum()
-        nll, null, l1 = out["nll"].sum() / n_tokens, out["null_nll"].sum() / n_tokens, out["l1"].mean()
+        self.fired |= (out.z_hat > 0).any(0).cpu()
+        self.recent_h = out.h.float()
+        n_tokens = out.n_tokens.sum()
+        nll, null, l1 = out.nll.sum() / n_tokens, out.null_nll.sum() / n_tokens, out.l1.mean()
         # TopK fixes the sparsity itself; the penalty would only shrink the kept values toward one dimension.
         penalty = self.controller.weight * l1 if self.module.config.activation == "relu" else 0.0
         return nll + null + penalty, dict(nll=nll.item(), null_nll=null.item(), l1=l1.item())
@@ -574,8 +574,11 @@ def main(argv: list[str] | None = None) -> dict:
     p = get_preset(args.preset).override(*args.set)
     if args.ablations is not None:
         names = args.ablations or list(CPU_ABLATIONS)
-        rows = [run_ablation(p, n, CPU_ABLATIONS[n]) for n in names]
-        if _dist()[0] == 0: print(write_ablation_report(rows, p.name).read_text())
+        rows = []
+        for n in names:   # the table is rewritten after every row, so a long sweep cut short still shows its finished rows
+            rows.append(run_ablation(p, n, CPU_ABLATIONS[n]))
+            if _dist()[0] == 0: report = write_ablation_report(rows, p.name)
+        if _dist()[0] == 0: print(report.read_text())
         return dict(rows=rows)
     summary = train_ssae(p, args.out, phases=tuple(int(x) for x in args.phases.split(",")))
     if _dist()[0] == 0:
@@ -587,31 +590,60 @@ def main(argv: list[str] | None = None) -> dict:
 
 # %% ../nbs/05_train.ipynb #23641bec
 def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = ()) -> dict:
-    "Train (or read back) one ablation of `preset`; returns its row of validation and test metrics."
+    "Train (or read back) one ablation of `preset`; returns its row of validation metrics."
     p = get_preset(preset).override(*overrides)
     out = run_dir(p, "ablations", f"{name}@{p.phase1.updates}")   # the schedule depends on the number of updates
     if (out / "row.json").exists(): return load_json(out / "row.json")
+    if not overrides and (row := shipped_row(p, name)): return row
     summary = train_ssae(p, out, phases=(1,), test=False)
-    with open(out / "phase1" / "metrics.csv", newline="") as f: val = list(csv.DictReader(f))[-1]
-    row = dict(name=name, overrides=" ".join(overrides), updates=p.phase1.updates,
-               **{f"val_{k}": float(val[f"val_{k}"]) for k in ABLATION_METRICS},
-               seconds=summary["seconds"])
+    row = ablation_row(name, overrides, p.phase1.updates, last_validation(out / "phase1" / "metrics.csv"), summary["seconds"])
     save_json(out / "row.json", row)
     return row
 
-# Phase-1 variants measured on the cpu preset, each a few overrides of it. "base" is the preset (TopK 16, resampling).
+def last_validation(metrics_csv: Path) -> dict:
+    "The last evaluation row of a training run's metrics.csv."
+    with open(metrics_csv, newline="") as f: return list(csv.DictReader(f))[-1]
+
+def ablation_row(name: str, overrides: tuple[str, ...], updates: int, val: dict, seconds: float) -> dict:
+    return dict(name=name, overrides=" ".join(overrides), updates=updates,
+                **{f"val_{k}": float(val[f"val_{k}"]) for k in ABLATION_METRICS}, seconds=seconds)
+
+# Filled in from the base model when an SSAE is built, so not part of the recipe a preset names.
+FILLED_IN = ("hidden_size", "sep_token_id", "eos_token_id", "pad_token_id")
+
+def shipped_row(p: Preset, name: str) -> dict | None:
+    """The row of the checkpoint the repository ships when `p` is exactly the recipe it was trained with (how often it
+    evaluated and saved aside): that run is not repeated. Its seconds are phase 1's, at its last evaluation."""
+    summary_json = shipped_checkpoint(p) / "summary.json"
+    if not summary_json.exists(): return None
+    shipped = load_json(summary_json)
+    as_json = lambda d, drop: {k: v for k, v in json.loads(json.dumps(d)).items() if k not in drop}
+    same = (as_json(shipped["ssae"], FILLED_IN) == as_json(dataclasses.asdict(p.ssae_config()), FILLED_IN)
+            and as_json(shipped["phase1"], ("eval_every", "ckpt_every")) == as_json(dataclasses.asdict(p.phase1), ("eval_every", "ckpt_every")))
+    if not same: return None
+    val = last_validation(summary_json.parent / "metrics.csv")
+    return ablation_row(f"{name} (shipped)", (), p.phase1.updates, val, float(val["seconds"]))
+
+# %% ../nbs/05_train.ipynb #b8631c4d
+# Phase-1 variants measured on the cpu preset, each a few overrides of it, most telling first (`make ablate` runs
+# them in this order and each finished row is kept). "base" is the preset (TopK 16, resampling).
+RELU = ("ssae.activation=relu", "phase1.resample_every=0")   # the paper's ReLU + adaptive L1 (proportional controller)
 CPU_ABLATIONS = {
     "base": (),
-    "relu": ("ssae.activation=relu", "phase1.resample_every=0"),            # the paper's ReLU + adaptive L1 (proportional controller)
-    "no-resample": ("phase1.resample_every=0",),
+    "relu": RELU,
     "raw": ("ssae.standardize=false",),                                   # the first cpu SSAE's input: raw encoder states
-    "topk8": ("ssae.topk=8",),
+    "no-resample": ("phase1.resample_every=0",),
+    "layer18": ("ssae.encoder_layer=18",),                                # the best eos layer of the encoder screen
     "topk32": ("ssae.topk=32",),
+    "topk8": ("ssae.topk=8",),
+    "relu-l1.5": (*RELU, "phase1.sparsity_target=1.5"),                  # with "relu": the L1 target sweep 1.5 / 3 / 6
+    "relu-l6": (*RELU, "phase1.sparsity_target=6.0"),
+    "prefix1": ("ssae.n_prefix=1",),
     "null-lr1": ("phase1.null_lr_scale=1.0",),                             # the baseline at the shared learning rate
     "sparse-lr0.3": ("phase1.sparse_lr_scale=0.3",),                       # a slower dictionary
-    "prefix1": ("ssae.n_prefix=1",),
 }
 
+# %% ../nbs/05_train.ipynb #443b9097
 ABLATION_METRICS = ("nll_latent", "nll_context_only", "nll_reduction", "info_nats", "info_shuffled_nats", "l0", "l1", "dead_fraction")
 ABLATION_COLUMNS = ("name", "overrides", "updates", *(f"val_{k}" for k in ABLATION_METRICS), "seconds")
 
@@ -625,9 +657,9 @@ def write_ablation_report(rows: list[dict], name: str) -> Path:
     atomic_write_text(figs / f"ssae_ablation_{name}.md", markdown_table(rows, ABLATION_COLUMNS))
     from matplotlib.ticker import NullFormatter, ScalarFormatter
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.scatter([r["val_l0"] for r in rows], [r["val_info_nats"] for r in rows])
-    for r in rows: ax.annotate(r["name"], (r["val_l0"], r["val_info_nats"]), fontsize=7)
-    ax.set(xscale="log", xlabel="L0 (active dimensions per step)", ylabel="information captured (nats/step)",
+    ax.scatter([r["val_l0"] for r in rows], [r["val_info_shuffled_nats"] for r in rows])
+    for r in rows: ax.annotate(r["name"], (r["val_l0"], r["val_info_shuffled_nats"]), fontsize=7)
+    ax.set(xscale="log", xlabel="L0 (active dimensions per step)", ylabel="step-specific information (nats/step)",
            title="held-out GSM8K train problems")
     ax.set_xticks([t for t in (2, 5, 10, 20, 50, 100, 200, 500) if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]])
     ax.xaxis.set_major_formatter(ScalarFormatter()); ax.xaxis.set_minor_formatter(NullFormatter())   # plain numbers, no crowded minor labels

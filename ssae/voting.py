@@ -20,6 +20,7 @@ from transformers import DynamicCache
 from .core import (Preset, Sampling, VotingConfig, atomic_path, atomic_write_text, autocast, bootstrap_ci, cached_json, cached_tensors,
                        figures_dir, file_sha, fingerprint, get_preset, load_json, markdown_table, progress, run_dir, save_json)
 from .data import answers_equal, last_number, load_benchmark, to_number
+from .generation import chunk_seed, mean_logprob, sample_solutions
 from .judge import JudgeItem, NumericJudge
 from .models import chat_prompt_ids, load_lm, load_tokenizer
 from .segment import TokenizedSteps, eval_indices, make_step_examples, split_generated, tokenize_steps
@@ -28,11 +29,11 @@ from .ssae import SSAE, load_ssae, reconstruct, require_checkpoint
 # %% auto #0
 __all__ = ['PROMPT_STYLES', 'STEP_RULES', 'AGGREGATIONS', 'PAPER_SIZES', 'CONTEXT_BUDGET', 'PROBE_KINDS', 'VOTING_VERSION',
            'PAPER_TABLE4', 'VOTE_METHODS', 'solve_prompt', 'answer_of', 'answer_key', 'reference_steps', 'sample_steps',
-           'vote', 'aggregate', 'vote_correct', 'chunk_seed', 'sample_solutions', 'mean_logprob', 'step_states',
-           'fit_probe', 'probe_proba', 'save_probe', 'load_probe', 'Questions', 'question_set', 'greedy_answers',
-           'sampled_solutions', 'sample_step_examples', 'samples_key', 'sample_codes', 'outcome_labels',
-           'reconstruction_label', 'reconstruction_labels', 'weights_of', 'vote_scores', 'step_probs', 'run_voting',
-           'table4_rows', 'paired', 'write_table4', 'verdicts', 'write_voting_vs_k', 'table4']
+           'vote', 'aggregate', 'vote_correct', 'step_states', 'fit_probe', 'probe_proba', 'save_probe', 'load_probe',
+           'Questions', 'question_set', 'greedy_answers', 'sampled_solutions', 'sample_step_examples', 'samples_key',
+           'sample_codes', 'outcome_labels', 'reconstruction_label', 'reconstruction_labels', 'weights_of',
+           'vote_scores', 'step_probs', 'run_voting', 'table4_rows', 'paired', 'write_table4', 'verdicts',
+           'write_voting_vs_k', 'table4']
 
 # %% ../nbs/12_voting.ipynb #656a8e9d
 PROMPT_STYLES = ("raw", "chat")
@@ -101,53 +102,12 @@ def vote_correct(answers: list, reference: str, weights: list[float] | None = No
     "Whether the weighted vote over `answers` equals `reference` (`answers_equal`)."
     return answers_equal(vote(answers, weights), reference)
 
-# %% ../nbs/12_voting.ipynb #bbf38c8c
-def chunk_seed(seed: int, ids: list[str]) -> int:
-    "The torch seed of one `generate` call: a hash of the run's seed and its questions, so a call's samples never depend on the others."
-    return int(fingerprint(seed, ids), 16) % (2**31)
-
-@torch.no_grad()
-def sample_solutions(lm, tokenizer, prompts: list[list[int]], cfg: Sampling, seed: int, greedy: bool = False) -> list[list[list[int]]]:
-    """`cfg.k` sampled continuations (one greedy one when `greedy`) of each prompt, new tokens up to and including eos,
-    from one batched, KV-cached `generate` call seeded with `seed`."""
-    ids = [torch.tensor(p) for p in prompts]
-    T = max(len(p) for p in prompts)
-    inp = torch.full((len(ids), T), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(inp)
-    for i, p in enumerate(ids): inp[i, T - len(p):], mask[i, T - len(p):] = p, 1   # left padding
-    k = 1 if greedy else cfg.k
-    kw = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
-                                                   num_return_sequences=k)
-    torch.manual_seed(seed)
-    out = lm.generate(inp.to(lm.device), attention_mask=mask.to(lm.device), max_new_tokens=cfg.max_new_tokens,
-                      repetition_penalty=cfg.repetition_penalty, eos_token_id=tokenizer.eos_token_id,
-                      pad_token_id=tokenizer.pad_token_id, **kw)[:, T:].tolist()
-    eos = tokenizer.eos_token_id
-    cut = [row[:row.index(eos) + 1] if eos in row else row for row in out]
-    return [cut[i * k:(i + 1) * k] for i in range(len(prompts))]
-
-@torch.no_grad()
-def mean_logprob(lm, prompt: list[int], continuations: list[list[int]], dtype=torch.float32) -> list[float]:
-    "The base model's mean log-probability (temperature 1) of each continuation's tokens after `prompt`, eos included."
-    rows = [prompt + c for c in continuations]
-    L = max(len(r) for r in rows)
-    ids = torch.tensor([r + [0] * (L - len(r)) for r in rows], device=lm.device)
-    mask = torch.tensor([[1] * len(r) + [0] * (L - len(r)) for r in rows], device=lm.device)
-    with autocast(lm.device, dtype):
-        hidden = lm.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
-        out = []
-        for i, c in enumerate(continuations):   # one row's vocabulary projection at a time: [len, V] instead of [rows, L, V]
-            if not c: out.append(float("nan")); continue
-            logits = lm.get_output_embeddings()(hidden[i, len(prompt) - 1:len(prompt) - 1 + len(c)]).float()
-            out.append(logits.log_softmax(-1).gather(-1, ids[i, len(prompt):len(prompt) + len(c), None]).mean().item())
-    return out
-
 # %% ../nbs/12_voting.ipynb #7c5d06f6
 def _states_alone(encoder, steps: TokenizedSteps, rows: list[int], device) -> torch.Tensor:
     "h at eos of `context <sep> step <eos>` for each row, encoded on its own (right-padded, as in training)."
     batch = steps.batch(rows, device)
-    hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    return hidden[torch.arange(len(rows), device=device), batch["last_index"]].float()
+    hidden = encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+    return hidden[torch.arange(len(rows), device=device), batch.last_index].float()
 
 def _states_shared(encoder, steps: TokenizedSteps, rows: list[int], prefix_rows: list[int], device) -> torch.Tensor:
     """h for each row (`context <sep> step <eos>`), its context being a prefix of the context of `prefix_rows[j]` (the

@@ -1,7 +1,7 @@
 """Render the README's results section from `figures/`, so that no number in it is typed by hand.
 
 Replaces the text between `<!-- results:begin -->` and `<!-- results:end -->` in README.md with the
-SSAE's held-out metrics, Table 1 (linear probes) and the claim-by-claim verdicts of the preset.
+SSAE's held-out metrics, Table 1 (linear probes), the claim-by-claim verdicts of the preset and the benchmarks.
 Usage: python tools/render_readme.py [PRESET]   (`make reproduce` runs it)
 """
 import json, re, sys
@@ -36,6 +36,9 @@ def render(preset: str) -> str:
         parts += [linear_table(figs / f"table1_{preset}.md"), f"![Figure 1](figures/figure1_{preset}.png)\n"]
     if (figs / f"claims_{preset}.md").exists():
         parts += ["**What holds of the paper's Table 1 claims** (`figures/claims_" + preset + ".md`):\n", (figs / f"claims_{preset}.md").read_text()]
+    if (figs / f"bench_{preset}.md").exists():   # written by `make bench`, not by `make reproduce`
+        body = (figs / f"bench_{preset}.md").read_text().split("\n", 2)[2]
+        parts += [f"**Speed** (`make bench`, `figures/bench_{preset}.md`; ratios against the strongest baseline, run in the same process):\n", body]
     return "\n".join(parts)
 
 

@@ -87,7 +87,7 @@ def check_in_copy(command: str, folder: str) -> tuple[bool, str]:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("pattern", nargs="?", default="[0-9][0-9]_*.ipynb")
+    ap.add_argument("pattern", nargs="?", default="*.ipynb")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=float(os.environ.get("SSAE_TEST_TIMEOUT", 1200)), help="seconds per notebook")
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)
