@@ -26,7 +26,7 @@ from .ssae import SSAE, encode_split, load_ssae, reconstruct, require_checkpoint
 __all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'STEP_TENSORS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'ProbedBenchmark', 'EvalSet',
            'eval_set', 'token_targets', 'ssae_features', 'chunked', 'reconstruct_steps', 'next_step_prompt',
            'shared_prompts', 'sample_next_steps', 'logic_judge', 'correctness_labels', 'logic_subsample',
-           'logic_labels', 'StepFeatures', 'feature_dir', 'load_step_features', 'step_features', 'label_counts_of']
+           'logic_labels', 'StepFeatures', 'feature_dir', 'load_step_features', 'label_counts_of', 'step_features']
 
 # %% ../nbs/07_features.ipynb #8b6baa8e
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def logic_labels(judge: Judge, examples: list[StepExample], indices: list[int], 
     for i, j in zip(indices, judged): labels[i] = j.label
     return labels
 
-# %% ../nbs/07_features.ipynb #c8708eb1
+# %% ../nbs/07_features.ipynb #5d8acc1d
 STEP_TENSORS = ("z_hat", "h_ctx", "h_step", "z_hat_sampled", "h_step_sampled")
 LABEL_COLUMNS = ("recon_correct", "sampled_correct", "logical")
 
@@ -185,6 +185,12 @@ def _sampled_split(data: EvalSet, steps: list[str], tokenizer) -> StepSplit:
     ss = data.split.steps
     return StepSplit(f"{data.name}-sampled", tokenize_steps(examples, tokenizer, ss.max_context_tokens, ss.max_step_tokens), data.split.problem_ids)
 
+def label_counts_of(labels) -> dict[str, int]:
+    "Positive, negative and undecided (None) labels in a column."
+    labels = list(labels)
+    return {"positive": sum(l is True for l in labels), "negative": sum(l is False for l in labels), "undecided": sum(l is None for l in labels)}
+
+# %% ../nbs/07_features.ipynb #64ef8e4f
 def step_features(preset: str | Preset, name: str, checkpoint: Path | None = None, config: FeatureConfig | None = None) -> StepFeatures:
     "Compute (or read back) the features and targets of benchmark `name`'s held-out steps under an SSAE checkpoint."
     p = get_preset(preset)
@@ -231,8 +237,3 @@ def step_features(preset: str | Preset, name: str, checkpoint: Path | None = Non
     atomic_write_text(folder / "targets.jsonl", targets.to_json(orient="records", lines=True, force_ascii=False) + "\n")
     save_json(folder / "summary.json", summary)   # written last: its presence marks the folder finished
     return load_step_features(folder)
-
-def label_counts_of(labels) -> dict[str, int]:
-    "Positive, negative and undecided (None) labels in a column."
-    labels = list(labels)
-    return {"positive": sum(l is True for l in labels), "negative": sum(l is False for l in labels), "undecided": sum(l is None for l in labels)}

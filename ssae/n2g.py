@@ -94,7 +94,7 @@ def ssae_activation(model: SSAE, batch_tokens: int = 4096, dtype=torch.float32) 
         return out
     return act
 
-# %% ../nbs/10_n2g.ipynb #13d5ccfc
+# %% ../nbs/10_n2g.ipynb #8f690633
 WILDCARD = -1   # the wildcard in a pattern: no token id is negative
 
 @dataclass
@@ -145,6 +145,7 @@ def bisect_suffixes(act: ActivationFn, examples: Sequence[Example], threshold: f
             else: lo[i] = mid[i] + 1
     return [h if o else None for h, o in zip(hi, ok)], rows
 
+# %% ../nbs/10_n2g.ipynb #6e8b46db
 def as_pattern(suffix: Sequence[int], wild: Sequence[bool]) -> tuple[int, ...] | None:
     "The pattern of a suffix (its final eos left out): wildcards where `wild`, leading wildcards stripped; None if no token is left."
     pat = [WILDCARD if w else t for t, w in zip(suffix[:-1], wild)]
@@ -347,7 +348,7 @@ def heldout_sequences(split: StepSplit) -> list[list[int]]:
     s = split.steps
     return [c + [s.sep_id] + st[:-1] for c, st in zip(s.ctx_ids, s.step_ids)]
 
-# %% ../nbs/10_n2g.ipynb #7bb63163
+# %% ../nbs/10_n2g.ipynb #797650ff
 def _texts(tokenizer, ids: Sequence[int]) -> list[str]:
     return ["*" if t == WILDCARD else tokenizer.decode([t]) for t in ids]
 
@@ -408,6 +409,7 @@ def n2g_results(preset: str | Preset, checkpoint: Path | None = None, config: N2
                     seconds={k: round(t[k] - t[prev], 1) for prev, k in zip(("start", "codes", "mining"), ("codes", "mining", "evaluation"))})
     return label_latents(cached_json(folder / "result.json", compute), tok, ranking, judge_model, folder / "judge")
 
+# %% ../nbs/10_n2g.ipynb #1629e517
 RULE_LABELLER = "rule-based classifier (pattern tokens)"
 
 def label_latents(result: dict, tokenizer, split: StepSplit, judge_model: str | None = None, cache: Path | None = None) -> dict:
@@ -450,7 +452,7 @@ def write_final_steps(rows: list[dict], name: str) -> Path:
                              "last step, and the share of all last steps on which the latent fires\n\n"
                              + markdown_table(rows, ("latent", "category", "active", "last_steps_among_active", "share_of_last_steps")))
 
-# %% ../nbs/10_n2g.ipynb #ce68a929
+# %% ../nbs/10_n2g.ipynb #896db7e4
 SHARED_MEASURES = {"steps": "held-out steps", "pairs": "pairs of consecutive steps", "active_per_step": "active dimensions per step",
                    "shared_per_pair": "dimensions both steps of a pair use", "alone_per_pair": "dimensions only one step of a pair uses",
                    "shared_fraction": "shared / (shared + alone), mean over pairs", "live_latents": "latents active on some step",
@@ -482,6 +484,7 @@ def _tex(rows: list[dict], columns: Sequence[str]) -> str:
     lines += [" & ".join(esc(r[c]) for c in columns) + r" \\" for r in rows]
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
 
+# %% ../nbs/10_n2g.ipynb #66f856b0
 def write_table2(result: dict, name: str) -> Path:
     "figures/table2_<name>.{md,csv,tex,json} and figures/table2_shared_unique_<name>.md; returns the Markdown path."
     import csv

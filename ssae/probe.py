@@ -71,7 +71,7 @@ class TokenClasses:
         p = np.where(idx == self.other, p / (self.vocab_size - len(self.known)), p)
         return np.log(np.clip(p, 1e-300, None))
 
-# %% ../nbs/09_probe.ipynb #a892342f
+# %% ../nbs/09_probe.ipynb #4773cb0b
 def _constant(value):
     return lambda X: np.repeat(np.asarray(value, dtype=float)[None], len(X), 0) if np.ndim(value) else np.full(len(X), float(value))
 
@@ -114,6 +114,7 @@ def linear_probe(kind: str, X, y, groups, cfg: ProbeConfig, n_classes: int | Non
         out = np.zeros((len(X), n_classes)); out[:, present] = model.predict_proba(X); return out
     return predict
 
+# %% ../nbs/09_probe.ipynb #3b16af5e
 class MLP(nn.Module):
     "The paper's probe: (Linear, LayerNorm, ReLU, Dropout) twice, then a linear head."
     def __init__(self, d_in: int, d_out: int, hidden: int, dropout: float):
@@ -259,7 +260,7 @@ def probe_results(preset: str | Preset, cfg: ProbeConfig | None = None, checkpoi
             rows.append(dict(benchmark=bench, feature=row, probe=probe or "naive", task=task.name) | res)
     return pd.DataFrame(rows)
 
-# %% ../nbs/09_probe.ipynb #5a4577b2
+# %% ../nbs/09_probe.ipynb #3416db96
 PAPER_TABLE1 = {   # DESIGN section 2, T1: SSAE-Qwen2.5-0.5B rows for the SSAE features
     "naive": (70.49, 70.65, 55.06, 28.04, 33.30, 61.01, 74.96),
     "Token-SAE-last": (72.44, 86.79, 60.56, 29.06, 31.58, 103.54, 49.17),
@@ -296,6 +297,7 @@ def table1_frame(results: pd.DataFrame, probe: str) -> pd.DataFrame:
         out[feature] = cells
     return pd.DataFrame.from_dict(out, orient="index").rename_axis("feature")
 
+# %% ../nbs/09_probe.ipynb #36771ee5
 def table1_csv(results: pd.DataFrame, meta: dict) -> pd.DataFrame:
     "One row per feature x probe; one column per benchmark, task and metric (mean, `_ci`, `_folds`), and `n` per benchmark and task."
     rows = []

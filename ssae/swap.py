@@ -470,7 +470,7 @@ def mean_score(ratings: list[dict]) -> tuple[float, int, int]:
     s = [r["score"] for r in ratings if r["score"] is not None]
     return (float(np.mean(s)) if s else float("nan")), len(s), len(ratings) - len(s)
 
-# %% ../nbs/11_swap.ipynb #da3c3576
+# %% ../nbs/11_swap.ipynb #84674b99
 PAPER_ROW = dict(judge_mean="4.91-4.99 (GPT-5, Gemini-2.5-pro, DeepSeek-R1)", agreement="94.9-98.8%", ac1="0.96-0.99",
                  pairs="not stated (GSM8K train)")
 LABELS = dict(full_swap="full swap: A's code", unique_exchange="unique-dimension exchange", shared_perturbation="shared-dimension perturbation",
@@ -503,6 +503,7 @@ def _tex(rows: list[dict], columns: list[str]) -> str:
     lines += [" & ".join(esc(r[c]) for c in columns) + " \\\\" for r in rows]
     return "\n".join(lines + ["\\bottomrule", "\\end{tabular}"]) + "\n"
 
+# %% ../nbs/11_swap.ipynb #96f550eb
 def write_table3(result: dict, name: str) -> Path:
     "figures/table3_<name>.{md,tex,csv}: Table 3, the local judge's calibration, the judges' agreement, the setup."
     figs = figures_dir()

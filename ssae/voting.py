@@ -32,8 +32,8 @@ __all__ = ['PROMPT_STYLES', 'STEP_RULES', 'AGGREGATIONS', 'PAPER_SIZES', 'CONTEX
            'vote', 'aggregate', 'vote_correct', 'step_states', 'fit_probe', 'probe_proba', 'save_probe', 'load_probe',
            'Questions', 'question_set', 'greedy_answers', 'sampled_solutions', 'sample_step_examples', 'samples_key',
            'sample_codes', 'outcome_labels', 'reconstruction_label', 'reconstruction_labels', 'weights_of',
-           'vote_scores', 'step_probs', 'run_voting', 'table4_rows', 'paired', 'write_table4', 'verdicts',
-           'write_voting_vs_k', 'table4']
+           'vote_scores', 'step_probs', 'fit_vote_probes', 'score_benchmark', 'run_voting', 'table4_rows', 'paired',
+           'write_table4', 'verdicts', 'write_voting_vs_k', 'table4']
 
 # %% ../nbs/12_voting.ipynb #656a8e9d
 PROMPT_STYLES = ("raw", "chat")
@@ -321,6 +321,48 @@ def _auroc(y, s) -> float:
     y = np.asarray(y, dtype=int)
     return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else math.nan
 
+# %% ../nbs/12_voting.ipynb #7be49517
+def fit_vote_probes(folder: Path, Z: np.ndarray, labels: dict[str, np.ndarray], seed: int) -> dict[str, dict]:
+    """Every probe kind fitted on the codes `Z` for each labelling (steps labelled -1 left out), or read back from `folder`.
+    Named by kind for the outcome labels, "kind, label" for the others."""
+    probes = {}
+    for label, y in labels.items():
+        for kind in PROBE_KINDS:
+            path = folder / f"{kind}-{label}.safetensors"
+            if not path.exists(): save_probe(path, fit_probe(kind, Z[y >= 0], y[y >= 0], seed))
+            probes[kind if label == "outcome" else f"{kind}, {label}"] = load_probe(path)
+    return probes
+
+def score_benchmark(qs: Questions, samples: list[dict], greedy: dict[str, list[str]], codes: dict[str, torch.Tensor], probes: dict,
+                    cfg: VotingConfig) -> tuple[dict, dict, dict]:
+    "One benchmark's per-question accuracy of every method, its accuracy against k, and the probes' diagnostics."
+    k = cfg.sampling.k
+    answers = [[answer_of(t) for t in smp["texts"]] for smp in samples]
+    correct = outcome_labels(qs, samples)
+    sc = {f"Greedy ({st})": np.array([answers_equal(answer_of(t), a) for t, a in zip(greedy[st], qs.answers)], dtype=float)
+          for st in PROMPT_STYLES}
+    sc["Avg"] = correct.mean(1); sc["Pass"] = correct.any(1).astype(float)
+    probs = {kind: step_probs(codes, probes[kind], len(qs.ids) * k) for kind in probes}
+    nested = {kind: [probs[kind][q * k:(q + 1) * k] for q in range(len(qs.ids))] for kind in probes}
+    curves = {}
+    for m in VOTE_METHODS:
+        # the reconstruction-label probes vote with the paper's rule (PG-mean) only
+        kinds = [kind for kind in probes if m == "PG-mean" or "recon" not in kind] if m.startswith("PG-") else (None,)
+        for kind in kinds:
+            w = weights_of(m, samples, nested[kind] if kind else None, cfg.tau)
+            name = m if kind is None else f"{m} ({kind})"
+            sc[name] = vote_scores(answers, qs.answers, w, k)
+            curves[name] = {kk: float(vote_scores(answers, qs.answers, w, kk).mean()) for kk in cfg.ks if kk <= k}
+    flat_y = correct.reshape(-1)
+    step_y = flat_y[codes["sample"].numpy()]
+    diag = dict(steps=len(step_y), step_positive=int(step_y.sum()), samples=int(flat_y.size), samples_correct=int(flat_y.sum()),
+                no_answer=int(sum(a is None for q in answers for a in q)),
+                **{f"step_auroc_{kind.replace(', ', '_')}": _auroc(step_y, probe_proba(probes[kind], codes["z_hat"].numpy())) for kind in probes},
+                sample_auroc_pg=_auroc(flat_y, np.array(weights_of("PG-mean", samples, nested[cfg.probe], cfg.tau)).reshape(-1)),
+                sample_auroc_conf=_auroc(flat_y, np.array(weights_of("Conf", samples, None, cfg.tau)).reshape(-1)))
+    return sc, curves, diag
+
+# %% ../nbs/12_voting.ipynb #4504714a
 @torch.no_grad()
 def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> dict:
     """Greedy answers, samples, step codes, probes and every vote of the experiment (all stages cached): a dict with
@@ -355,39 +397,9 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
                                         cfg.encode_batch * 4, dtype)
     seconds["recon_labels"] = time.time() - t1 - seconds["codes"]
     folder = run_dir(p, "voting", "probes-" + fingerprint(sha, train.ids, dataclasses.asdict(train_cfg), cfg.steps, str(dtype), VOTING_VERSION))
-    probes, Z = {}, train_codes["z_hat"].numpy()
-    for label, y in (("outcome", train_y.astype(int)), ("recon", train_recon)):
-        for kind in PROBE_KINDS:
-            path = folder / f"{kind}-{label}.safetensors"
-            if not path.exists(): save_probe(path, fit_probe(kind, Z[y >= 0], y[y >= 0], cfg.seed))
-            probes[kind if label == "outcome" else f"{kind}, recon"] = load_probe(path)
-    scores, curves, diag = {}, {}, {}
-    for n, qs in evals.items():
-        k = s.k
-        answers = [[answer_of(t) for t in smp["texts"]] for smp in samples[n]]
-        correct = outcome_labels(qs, samples[n])
-        sc = {f"Greedy ({st})": np.array([answers_equal(answer_of(t), a) for t, a in zip(greedy[n][st], qs.answers)], dtype=float)
-              for st in PROMPT_STYLES}
-        sc["Avg"] = correct.mean(1); sc["Pass"] = correct.any(1).astype(float)
-        probs = {kind: step_probs(codes[n], probes[kind], len(qs.ids) * k) for kind in probes}
-        nested = {kind: [probs[kind][q * k:(q + 1) * k] for q in range(len(qs.ids))] for kind in probes}
-        curves[n] = {}
-        for m in VOTE_METHODS:
-            # the reconstruction-label probes vote with the paper's rule (PG-mean) only
-            kinds = [kind for kind in probes if m == "PG-mean" or "recon" not in kind] if m.startswith("PG-") else (None,)
-            for kind in kinds:
-                w = weights_of(m, samples[n], nested[kind] if kind else None, cfg.tau)
-                name = m if kind is None else f"{m} ({kind})"
-                sc[name] = vote_scores(answers, qs.answers, w, k)
-                curves[n][name] = {kk: float(vote_scores(answers, qs.answers, w, kk).mean()) for kk in cfg.ks if kk <= k}
-        scores[n] = sc
-        flat_y = correct.reshape(-1)
-        step_y = flat_y[codes[n]["sample"].numpy()]
-        diag[n] = dict(steps=len(step_y), step_positive=int(step_y.sum()), samples=int(flat_y.size), samples_correct=int(flat_y.sum()),
-                       no_answer=int(sum(a is None for q in answers for a in q)),
-                       **{f"step_auroc_{kind.replace(', ', '_')}": _auroc(step_y, probe_proba(probes[kind], codes[n]["z_hat"].numpy())) for kind in probes},
-                       sample_auroc_pg=_auroc(flat_y, np.array(weights_of("PG-mean", samples[n], nested[cfg.probe], cfg.tau)).reshape(-1)),
-                       sample_auroc_conf=_auroc(flat_y, np.array(weights_of("Conf", samples[n], None, cfg.tau)).reshape(-1)))
+    probes = fit_vote_probes(folder, train_codes["z_hat"].numpy(), {"outcome": train_y.astype(int), "recon": train_recon}, cfg.seed)
+    per = {n: score_benchmark(qs, samples[n], greedy[n], codes[n], probes, cfg) for n, qs in evals.items()}
+    scores, curves, diag = ({n: r[i] for n, r in per.items()} for i in range(3))
     seconds["total"] = time.time() - t0
     meta = dict(preset=p.name, checkpoint=str(checkpoint), k=s.k, n={n: len(q.ids) for n, q in evals.items()},
                 sampling=dataclasses.asdict(s), steps=cfg.steps, tau=cfg.tau, probe=cfg.probe, labels="outcome",
@@ -396,7 +408,7 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
                 train_samples_correct=int(outcome_labels(train, train_samples).sum()), dtype=str(dtype), seconds={k: round(v, 1) for k, v in seconds.items()})
     return dict(scores=scores, curves=curves, diagnostics=diag, meta=meta)
 
-# %% ../nbs/12_voting.ipynb #798ed0bf
+# %% ../nbs/12_voting.ipynb #65f65db2
 def table4_rows(result: dict, n_boot: int, seed: int) -> list[dict]:
     "One row per (method, dataset): accuracy in % with its 95% bootstrap interval over questions, ours then the paper's."
     meta, rows = result["meta"], []
@@ -425,6 +437,7 @@ def paired(result: dict, a: str, b: str, n_boot: int, seed: int) -> list[dict]:
 def _cell(r: dict) -> str:
     return f"{r['accuracy']:.1f}" if r["low"] != r["low"] else f"{r['accuracy']:.1f} [{r['low']:.1f}, {r['high']:.1f}]"
 
+# %% ../nbs/12_voting.ipynb #ebbe3ee5
 def write_table4(result: dict, name: str, n_boot: int = 2000, seed: int = 0) -> Path:
     "figures/table4_<name>.{csv,md,tex,json}: Table 4 with the paper's rows, the paired comparisons and the probe diagnostics."
     rows = table4_rows(result, n_boot, seed)
@@ -470,6 +483,7 @@ def write_table4(result: dict, name: str, n_boot: int = 2000, seed: int = 0) -> 
                                                    comparisons=comparisons, accuracy=accuracy))
     return figs / f"table4_{name}.md"
 
+# %% ../nbs/12_voting.ipynb #830393cb
 def verdicts(path: Path) -> str:
     "Markdown bullets, one per paired comparison of a Table 4 JSON: the difference, its interval and the verdict."
     t = load_json(path)
@@ -481,6 +495,7 @@ def verdicts(path: Path) -> str:
                    f"[{c['low']:+.1f}, {c['high']:+.1f}], {c['a_better']} questions won, {c['b_better']} lost: **{verdict}**")
     return "\n".join(out) + "\n"
 
+# %% ../nbs/12_voting.ipynb #abf5a36c
 def write_voting_vs_k(result: dict, name: str, methods: tuple = ("SC", "Conf", "PG-mean (linear)", "PG-mean (mlp)", "PG-mean (mlp, recon)")) -> Path:
     "figures/voting_vs_k_<name>.{png,pdf}: accuracy against k per dataset, every method voting over the same samples."
     import matplotlib; matplotlib.use("Agg")
