@@ -8,7 +8,6 @@ import dataclasses, os, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import save_file
@@ -19,14 +18,14 @@ from .data import load_benchmark
 from .generation import blank_token_mask, first_line, greedy_decode, stop_token_mask
 from .judge import APIJudge, Judge, JudgeItem, JudgmentCache, LocalJudge, MathJudge, NumericJudge, cached_judge
 from .models import chat_prompt_ids, load_lm, load_tokenizer, model_revision
-from .segment import STEP_JOINER, StepExample, StepSplit, benchmark_step_examples, left_pad, tokenize_steps
+from .segment import STEP_JOINER, StepExample, StepSplit, benchmark_step_examples, eval_indices, left_pad, tokenize_steps
 from .ssae import SSAE, encode_split, load_ssae, reconstruct, require_checkpoint
 
 # %% auto #0
 __all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'STEP_TENSORS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'ProbedBenchmark', 'EvalSet',
            'eval_set', 'token_targets', 'ssae_features', 'chunked', 'reconstruct_steps', 'next_step_prompt',
-           'shared_prompts', 'sample_next_steps', 'logic_judge', 'correctness_labels', 'logic_subsample',
-           'logic_labels', 'StepFeatures', 'feature_dir', 'load_step_features', 'label_counts_of', 'step_features']
+           'shared_prompts', 'sample_next_steps', 'logic_judge', 'correctness_labels', 'logic_judge_id', 'logic_labels',
+           'StepFeatures', 'feature_dir', 'labels_dir', 'load_step_features', 'label_counts_of', 'step_features']
 
 # %% ../nbs/07_features.ipynb #8b6baa8e
 @dataclass(frozen=True)
@@ -137,10 +136,9 @@ def correctness_labels(judge: Judge, examples: list[StepExample], steps: list[st
     items = [JudgeItem(e.context, s, reference_step=e.step) for e, s in zip(examples, steps)]
     return [j.label for j in cached_judge(judge, items, "correctness", cache)]
 
-def logic_subsample(n: int, limit: int | None, seed: int) -> list[int]:
-    "The sorted indices of a seeded subsample of `limit` of `n` examples (all when `limit` is None or >= n)."
-    if limit is None or limit >= n: return list(range(n))
-    return sorted(np.random.default_rng(seed).choice(n, limit, replace=False).tolist())
+def logic_judge_id(base_model: str) -> str:
+    "Which judge `logic_judge` picks, read without loading it: part of the labels' cache key, so a new judge relabels."
+    return f"api:{os.environ['SSAE_JUDGE_MODEL']}" if os.environ.get("SSAE_JUDGE_MODEL") else f"local:{base_model}"
 
 def logic_labels(judge: Judge, examples: list[StepExample], indices: list[int], cache: JudgmentCache) -> list[bool | None]:
     "The judge's logicality of the reference steps at `indices`; None (not judged) elsewhere."
@@ -173,6 +171,11 @@ def feature_dir(preset: str | Preset, name: str, checkpoint: Path, data: EvalSet
                        data.split.steps.max_context_tokens, data.split.steps.max_step_tokens, data.split.problem_ids)
     return run_dir(preset, "features", f"{name}-{key}")
 
+def labels_dir(folder: Path, cfg: FeatureConfig, base_model: str) -> Path:
+    """Where the finished features and targets go, inside `feature_dir`: keyed by what the labels depend on beyond the
+    generations (the logicality subsample and judge), so changing those relabels without decoding again."""
+    return folder / f"labels-{fingerprint(cfg.logic_max_steps, cfg.seed, logic_judge_id(base_model))}"
+
 def load_step_features(folder: Path) -> StepFeatures:
     "The finished features of one benchmark from its cache folder."
     s = load_json(folder / "summary.json")
@@ -200,8 +203,9 @@ def step_features(preset: str | Preset, name: str, checkpoint: Path | None = Non
     tok = load_tokenizer(load_json(checkpoint / "config.json")["ssae"]["base_model"])
     data = eval_set(p, name, tok, cfg.problems)
     folder = feature_dir(p, name, checkpoint, data, dtype)
-    if (folder / "summary.json").exists():   # before loading any model
-        try: return load_step_features(folder)
+    done = labels_dir(folder, cfg, p.base_model)
+    if (done / "summary.json").exists():   # before loading any model
+        try: return load_step_features(done)
         except ValueError as e: warnings.warn(f"{e}; computing the features of {name} again")   # CorruptFile, or pandas on a cut targets.jsonl
     model, _ = load_ssae(checkpoint, device)
     t0 = time.time()
@@ -225,7 +229,7 @@ def step_features(preset: str | Preset, name: str, checkpoint: Path | None = Non
                                     sampled_step=sampled, sampled_correct=correctness_labels(rule, data.examples, sampled, cache)))
         del lm, model   # the judge may load a model of its own
         judge = logic_judge(p.base_model, device)
-        judged = logic_subsample(n, cfg.logic_max_steps, cfg.seed)
+        judged = eval_indices(n, cfg.logic_max_steps, cfg.seed)
         targets["logical"] = logic_labels(judge, data.examples, judged, cache)
     summary = dict(benchmark=name, preset=p.name, checkpoint=str(checkpoint), n_steps=n, n_problems=len(data.questions),
                    correctness_judge=rule.name, logic_judge=judge.name, n_logic_judged=len(judged), seconds=round(time.time() - t0, 1),
@@ -233,7 +237,8 @@ def step_features(preset: str | Preset, name: str, checkpoint: Path | None = Non
                    z_hat_l0=(feats["z_hat"] > 0).sum(1).float().mean().item(),
                    recon_correct=label_counts_of(targets["recon_correct"]), sampled_correct=label_counts_of(targets["sampled_correct"]),
                    logical=label_counts_of(targets["logical"][judged]))
-    with atomic_path(folder / "features.safetensors") as tmp: save_file({k: feats[k].contiguous() for k in STEP_TENSORS}, str(tmp))
-    atomic_write_text(folder / "targets.jsonl", targets.to_json(orient="records", lines=True, force_ascii=False) + "\n")
-    save_json(folder / "summary.json", summary)   # written last: its presence marks the folder finished
-    return load_step_features(folder)
+    done.mkdir(exist_ok=True)
+    with atomic_path(done / "features.safetensors") as tmp: save_file({k: feats[k].contiguous() for k in STEP_TENSORS}, str(tmp))
+    atomic_write_text(done / "targets.jsonl", targets.to_json(orient="records", lines=True, force_ascii=False) + "\n")
+    save_json(done / "summary.json", summary)   # written last: its presence marks the folder finished
+    return load_step_features(done)
