@@ -48,10 +48,12 @@ bench: install
 # Retrain the SSAE of a preset (resumable; NPROC>1 uses torchrun), then the ablation table.
 NPROC ?= 1
 ABLATE_SET ?= phase1.updates=400 phase1.eval_every=100
+# Which rows of CPU_ABLATIONS (all when empty); finished rows are read back, so naming the finished ones redraws the table.
+ABLATIONS ?=
 train: install
 	$(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --standalone --nproc_per_node $(NPROC)) -m ssae.train --preset $(PRESET) --report $(if $(SET),--set $(SET))
 ablate: install
-	$(BIN)/python -m ssae.train --preset $(PRESET) --ablations --set $(ABLATE_SET)
+	$(BIN)/python -m ssae.train --preset $(PRESET) --ablations $(ABLATIONS) --set $(ABLATE_SET)
 
 reproduce: install $(EXECUTED)
 	$(if $(filter cpu,$(PRESET)),$(BIN)/python tools/render_readme.py $(PRESET),)
