@@ -280,7 +280,7 @@ class APIJudge(_PromptJudge):
         with ThreadPoolExecutor(self.workers) as pool: futures = [pool.submit(self._ask, item, criterion) for item in items]
         return _all_judged(futures)  # leaving the pool waited for every request, failed or not
 
-# %% ../nbs/06_judge.ipynb #a8a363ac
+# %% ../nbs/06_judge.ipynb #64fcdd7f
 def judgment_key(judge: Judge, item: JudgeItem, criterion: str) -> str:
     "SHA-256 of the judge's name and version, the criterion and the judge's request for `item`."
     return hashlib.sha256(json.dumps([judge.name, judge.version, criterion, judge.request(item, criterion)]).encode()).hexdigest()
@@ -292,6 +292,7 @@ _COLUMNS = ("key", "judge", "criterion", "request", "label", "raw", "p_positive"
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS judgments (key TEXT PRIMARY KEY, judge TEXT NOT NULL, criterion TEXT NOT NULL, "
            "request TEXT NOT NULL, label INTEGER, raw TEXT NOT NULL, p_positive REAL, version TEXT)")
 
+# %% ../nbs/06_judge.ipynb #ced6c275
 class JudgmentCache:
     "Decided judgments on disk, keyed by `judgment_key`: SQLite in WAL mode, one row per key, each batch committed at once."
     def __init__(self, path: Path | str):

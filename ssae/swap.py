@@ -371,7 +371,7 @@ def summarize(m: dict[str, np.ndarray], n_boot: int, seed: int) -> dict[str, tup
     out = dict(leakage=bootstrap_ci(m["leaked"], m["items"], n_boot, seed), grounding=bootstrap_ci(m["grounded"], m["items"], n_boot, seed))
     return out | {k: bootstrap_ci(m[k], None, n_boot, seed) for k in MEASURES[2:]}
 
-# %% ../nbs/11_swap.ipynb #7a00ff30
+# %% ../nbs/11_swap.ipynb #8dcb4fed
 SWAP_VERSION = 1   # part of the cache key: bump when a change alters decoded steps
 
 
@@ -385,6 +385,7 @@ def judge_items(cond_steps: dict[str, list[str]], a_ctx: list[str], b_ctx: list[
     "The items each judge rates: for each condition, its steps at `rows[condition]` under A's background and B's context."
     return {c: [RatingItem(a_ctx[i], b_ctx[i], cond_steps[c][i]) for i in rows[c]] for c in cond_steps}
 
+# %% ../nbs/11_swap.ipynb #9002ead9
 def run_swap(preset: str | Preset, checkpoint: Path | None = None, config: SwapConfig | None = None, raters: list[Rater] | None = None) -> dict:
     "Run (or read back) the latent-swap test of `preset`; returns the summary that `write_table3` renders."
     p = get_preset(preset)

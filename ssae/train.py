@@ -526,7 +526,7 @@ def write_decoded_examples(examples: list[dict], name: str) -> Path:
                      "Steps decoded under their own context: from the step's code, the prior's mean, a prior sample", (11, 1.6 * len(examples) + 0.5))
     return figs / f"ssae_prior_samples_{name}.md"
 
-# %% ../nbs/05_train.ipynb #77c5a528
+# %% ../nbs/05_train.ipynb #c3ef901b
 METRIC_KEYS = ("nll_latent", "nll_shuffled", "nll_context_only", "nll_reduction", "info_nats", "info_shuffled_nats", "l0", "l1",
                "dead_fraction", "live_dims", "top10_mass", "reconstruction_rate", "n_recon_steps", "n_train_steps", "n_eval_steps",
                "base_model", "seconds")
@@ -560,6 +560,7 @@ def ship_checkpoint(run: Path, preset: str | Preset) -> Path:
         with atomic_path(dest / src.name) as tmp: shutil.copyfile(src, tmp)
     return dest
 
+# %% ../nbs/05_train.ipynb #c5b0abeb
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description="Train a step-level SSAE (phase 1) and its context prior (phase 2) on GSM8K steps.")
     ap.add_argument("--preset", default="cpu", help="tiny, cpu or paper")
