@@ -19,7 +19,7 @@ __all__ = ['PREFIX_PLACEMENTS', 'ACTIVATIONS', 'PRESET_NAMES', 'PRESETS', 'SSAEC
            'get_preset', 'pick_device', 'cpu_has_bf16', 'pick_dtype', 'autocast', 'seed_everything', 'project_root',
            'run_dir', 'figures_dir', 'atomic_path', 'atomic_write_text', 'save_json', 'CorruptFile', 'load_json',
            'read_safetensors', 'progress', 'cached', 'fingerprint', 'file_sha', 'cached_json', 'cached_tensors',
-           'cached_shards', 'markdown_table', 'save_text_figure', 'bootstrap_ci']
+           'cached_shards', 'markdown_table', 'save_text_figure', 'save_figure', 'bootstrap_ci']
 
 # %% ../nbs/00_core.ipynb #811bbdde
 PREFIX_PLACEMENTS = ("start", "after_sep")
@@ -516,8 +516,14 @@ def save_text_figure(stem: str, text: str, title: str, size: tuple[float, float]
     ax.text(0, 1, text, va="top", family="monospace", fontsize=fontsize, transform=ax.transAxes)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
+    return save_figure(fig, stem)
+
+def save_figure(fig, stem: str) -> list[Path]:
+    """`fig` as `figures/<stem>.{png,pdf}`, then closed. The PDF carries no creation date, so redrawing the same figure
+    rewrites the same bytes."""
+    import matplotlib.pyplot as plt
     paths = [figures_dir() / f"{stem}.{ext}" for ext in ("png", "pdf")]
-    for p in paths: fig.savefig(p, dpi=150)
+    for p in paths: fig.savefig(p, dpi=150, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
     plt.close(fig)
     return paths
 

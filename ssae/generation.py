@@ -10,6 +10,7 @@ import torch.nn as nn
 from transformers import DynamicCache
 
 from .core import Sampling, autocast, fingerprint
+from .segment import left_pad
 
 # %% auto #0
 __all__ = ['stop_token_mask', 'blank_token_mask', 'greedy_decode', 'first_line', 'chunk_seed', 'sample_solutions', 'mean_logprob']
@@ -95,16 +96,12 @@ def chunk_seed(seed: int, ids: list[str]) -> int:
 def sample_solutions(lm, tokenizer, prompts: list[list[int]], cfg: Sampling, seed: int, greedy: bool = False) -> list[list[list[int]]]:
     """`cfg.k` sampled continuations (one greedy one when `greedy`) of each prompt, new tokens up to and including eos,
     from one batched, KV-cached `generate` call seeded with `seed`."""
-    ids = [torch.tensor(p) for p in prompts]
-    T = max(len(p) for p in prompts)
-    inp = torch.full((len(ids), T), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(inp)
-    for i, p in enumerate(ids): inp[i, T - len(p):], mask[i, T - len(p):] = p, 1   # left padding
-    k = 1 if greedy else cfg.k
+    inp, mask = left_pad(prompts, tokenizer.pad_token_id, lm.device)
+    T, k = inp.shape[1], 1 if greedy else cfg.k
     kw = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
                                                    num_return_sequences=k)
     torch.manual_seed(seed)
-    out = lm.generate(inp.to(lm.device), attention_mask=mask.to(lm.device), max_new_tokens=cfg.max_new_tokens,
+    out = lm.generate(inp, attention_mask=mask, max_new_tokens=cfg.max_new_tokens,
                       repetition_penalty=cfg.repetition_penalty, eos_token_id=tokenizer.eos_token_id,
                       pad_token_id=tokenizer.pad_token_id, **kw)[:, T:].tolist()
     eos = tokenizer.eos_token_id

@@ -14,8 +14,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .core import (N2GConfig, Preset, atomic_path, atomic_write_text, autocast, cached_json, figures_dir, file_sha, fingerprint,
-                       get_preset, load_json, markdown_table, progress, run_dir, save_json)
+from .core import (N2GConfig, Preset, atomic_path, atomic_write_text, autocast, cached_json, figures_dir, file_sha,
+                       fingerprint, get_preset, load_json, markdown_table, progress, run_dir, save_figure, save_json)
 from .models import load_tokenizer
 from .segment import StepSplit, gsm8k_splits
 from .ssae import SSAE, encode_split, load_ssae, require_checkpoint, state_cache_dir
@@ -529,8 +529,7 @@ def write_figure2(result: dict, name: str) -> Path:
     ax.set(ylabel="share of mined latents (%)", title=f"Figure 2: latent categories on GSM8K. Ours labelled by: {result['labeller']}")
     ax.title.set_fontsize(9); ax.legend(fontsize=8)
     fig.tight_layout()
-    for ext in ("png", "pdf"): fig.savefig(figs / f"figure2_{name}.{ext}", dpi=150)
-    plt.close(fig)
+    save_figure(fig, f"figure2_{name}")
     return figs / f"figure2_{name}.png"
 
 # %% ../nbs/10_n2g.ipynb #c54626d4

@@ -21,8 +21,8 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .core import (Preset, ProbeConfig, atomic_write_text, cached_json, cached_tensors, figures_dir, file_sha, fingerprint, get_preset,
-                       markdown_table, progress, run_dir, save_json)
+from .core import (Preset, ProbeConfig, atomic_write_text, cached_json, cached_tensors, figures_dir, file_sha, fingerprint,
+                       get_preset, markdown_table, progress, run_dir, save_figure, save_json)
 from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, step_features
 from .models import load_lm, load_tokenizer
 from .token_sae import load_token_sae, token_sae_step_features
@@ -360,8 +360,7 @@ def write_figure1(results: pd.DataFrame, name: str, probe: str = "linear") -> Pa
     fig.suptitle(f"Relative to the naive baseline ({probe} probe; dashed: naive)", fontsize=9, x=0.35)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     figs = figures_dir()
-    for ext in ("png", "pdf"): fig.savefig(figs / f"figure1_{name}.{ext}", dpi=150)
-    plt.close(fig)
+    save_figure(fig, f"figure1_{name}")
     return figs / f"figure1_{name}.png"
 
 # %% ../nbs/09_probe.ipynb #1fa6f027

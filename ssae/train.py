@@ -13,8 +13,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, figures_dir, get_preset, load_json, markdown_table,
-                       progress, run_dir, save_json, save_text_figure, seed_everything)
+from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, figures_dir, get_preset, load_json,
+                       markdown_table, progress, run_dir, save_figure, save_json, save_text_figure, seed_everything)
 from .data import answers_equal, last_number
 from .models import load_tokenizer
 from .segment import StepSplit, bucket_batches, eval_indices, gsm8k_splits
@@ -549,8 +549,7 @@ def write_metrics_report(summary: dict, run: Path, name: str) -> Path:
     b.plot(x, [float(r["val_l0"]) for r in rows], marker="o", label="L0")
     b.set(xlabel="update", yscale="log", title="sparsity"); b.legend()
     fig.tight_layout()
-    for ext in ("png", "pdf"): fig.savefig(figs / f"ssae_training_{name}.{ext}", dpi=150)
-    plt.close(fig)
+    save_figure(fig, f"ssae_training_{name}")
     return figs / f"ssae_metrics_{name}.json"
 
 def ship_checkpoint(run: Path, preset: str | Preset) -> Path:
@@ -665,8 +664,7 @@ def write_ablation_report(rows: list[dict], name: str) -> Path:
     ax.set_xticks([t for t in (2, 5, 10, 20, 50, 100, 200, 500) if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]])
     ax.xaxis.set_major_formatter(ScalarFormatter()); ax.xaxis.set_minor_formatter(NullFormatter())   # plain numbers, no crowded minor labels
     fig.tight_layout()
-    for ext in ("png", "pdf"): fig.savefig(figs / f"ssae_info_vs_l0_{name}.{ext}", dpi=150)
-    plt.close(fig)
+    save_figure(fig, f"ssae_info_vs_l0_{name}")
     return figs / f"ssae_ablation_{name}.md"
 
 # %% ../nbs/05_train.ipynb #6fea781a

@@ -17,8 +17,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPClassifier
 from transformers import DynamicCache
 
-from .core import (Preset, Sampling, VotingConfig, atomic_path, atomic_write_text, autocast, bootstrap_ci, cached_json, cached_tensors,
-                       figures_dir, file_sha, fingerprint, get_preset, load_json, markdown_table, progress, run_dir, save_json)
+from .core import (Preset, Sampling, VotingConfig, atomic_path, atomic_write_text, autocast, bootstrap_ci, cached_json,
+                       cached_tensors, figures_dir, file_sha, fingerprint, get_preset, load_json, markdown_table, progress,
+                       run_dir, save_figure, save_json)
 from .data import answers_equal, last_number, load_benchmark, to_number
 from .generation import chunk_seed, mean_logprob, sample_solutions
 from .judge import JudgeItem, NumericJudge
@@ -509,8 +510,7 @@ def write_voting_vs_k(result: dict, name: str, methods: tuple = ("SC", "Conf", "
         ax.set_ylabel("accuracy (%)")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    for ext in ("png", "pdf"): fig.savefig(figures_dir() / f"voting_vs_k_{name}.{ext}", dpi=150)
-    plt.close(fig)
+    save_figure(fig, f"voting_vs_k_{name}")
     return figures_dir() / f"voting_vs_k_{name}.png"
 
 def table4(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> dict:
