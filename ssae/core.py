@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 # %% auto #0
@@ -262,18 +263,6 @@ class Preset:
         "A copy with some fields changed (validated again)."
         return dataclasses.replace(self, **changes)
 
-    def override(self, *assignments: str) -> Preset:
-        "A copy with `field=value` or `section.field=value` (any depth) assignments applied (values parsed as JSON, else text)."
-        p = self
-        for a in assignments:
-            key, sep, text = a.partition("=")
-            if not sep: raise ValueError(f"override {a!r} must look like field=value or section.field=value")
-            try: value = json.loads(text)
-            except json.JSONDecodeError: value = text
-            if isinstance(value, list): value = tuple(value)
-            p = _with_field(p, key.split("."), value, a)
-        return p
-
     def ssae_config(self) -> SSAEConfig:
         "The SSAE architecture on this preset's base model and seed."
         return dataclasses.replace(self.ssae, base_model=self.base_model, seed=self.seed)
@@ -288,13 +277,6 @@ class Preset:
         return device, pick_dtype(device, self.dtype)
 
 PRESET_NAMES = ("tiny", "cpu", "paper")
-
-def _with_field(obj, path: list[str], value, assignment: str):
-    "`obj` with the field at `path` (a list of names, one per nesting level) set to `value`, every level validated again."
-    name, *rest = path
-    if not dataclasses.is_dataclass(obj) or name not in {f.name for f in dataclasses.fields(obj)}:
-        raise ValueError(f"override {assignment!r}: {type(obj).__name__} has no field {name!r}")
-    return dataclasses.replace(obj, **{name: _with_field(getattr(obj, name), rest, value, assignment) if rest else value})
 
 # %% ../nbs/00_core.ipynb #c81f21a9
 PRESETS = {
@@ -353,6 +335,27 @@ def get_preset(name: str | Preset, **overrides) -> Preset:
     elif name in PRESETS: p = PRESETS[name]
     else: raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return p.replace(**overrides) if overrides else p
+
+# %% ../nbs/00_core.ipynb #87cf19f2
+def _with_field(obj, path: list[str], value, assignment: str):
+    "`obj` with the field at `path` (a list of names, one per nesting level) set to `value`, every level validated again."
+    name, *rest = path
+    if not dataclasses.is_dataclass(obj) or name not in {f.name for f in dataclasses.fields(obj)}:
+        raise ValueError(f"override {assignment!r}: {type(obj).__name__} has no field {name!r}")
+    return dataclasses.replace(obj, **{name: _with_field(getattr(obj, name), rest, value, assignment) if rest else value})
+
+@patch
+def override(self: Preset, *assignments: str) -> Preset:
+    "A copy with `field=value` or `section.field=value` (any depth) assignments applied (values parsed as JSON, else text)."
+    p = self
+    for a in assignments:
+        key, sep, text = a.partition("=")
+        if not sep: raise ValueError(f"override {a!r} must look like field=value or section.field=value")
+        try: value = json.loads(text)
+        except json.JSONDecodeError: value = text
+        if isinstance(value, list): value = tuple(value)
+        p = _with_field(p, key.split("."), value, a)
+    return p
 
 # %% ../nbs/00_core.ipynb #55f9c9dc
 def pick_device(preference: str = "auto") -> torch.device:

@@ -133,26 +133,29 @@ class SSAE(nn.Module):
         rows = torch.arange(len(batch.last_index), device=batch.last_index.device)
         return out.last_hidden_state[rows, batch.last_index]
 
-    @torch.no_grad()
-    def standardize_with(self, states: torch.Tensor) -> None:
-        "Fit the input standardisation, h~ = (h - mean) / std per dimension, on encoder states [N, d] of training steps."
-        states = states.float()
-        self.h_mean.copy_(states.mean(0)); self.h_scale.copy_(states.std(0).clamp_min(1e-6))
-
-    def sparse_code(self, h: torch.Tensor) -> torch.Tensor:
-        """z_hat = act(W h~ + b) / ||.||_2 with h~ the standardised state and act ReLU, or ReLU keeping the `topk` largest
-        (fp32, also under autocast: the code and its L1 penalty stay exact), [B, m]."""
-        with torch.autocast(h.device.type, enabled=False):
-            z = F.relu(self.sparse((h.float() - self.h_mean) / self.h_scale))
-        if self.config.activation == "topk":
-            top = z.topk(min(self.config.topk, z.shape[-1]), dim=-1)
-            z = torch.zeros_like(z).scatter_(-1, top.indices, top.values)
-        return z / z.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-
     def prefix(self, z_hat: torch.Tensor) -> torch.Tensor:
         "The soft prompt for a code, [B, n_prefix, d]."
         return self.project(z_hat).view(len(z_hat), self.config.n_prefix, self.config.hidden_size)
 
+
+# %% ../nbs/04_ssae.ipynb #3dfefa6b
+@patch
+@torch.no_grad()
+def standardize_with(self: SSAE, states: torch.Tensor) -> None:
+    "Fit the input standardisation, h~ = (h - mean) / std per dimension, on encoder states [N, d] of training steps."
+    states = states.float()
+    self.h_mean.copy_(states.mean(0)); self.h_scale.copy_(states.std(0).clamp_min(1e-6))
+
+@patch
+def sparse_code(self: SSAE, h: torch.Tensor) -> torch.Tensor:
+    """z_hat = act(W h~ + b) / ||.||_2 with h~ the standardised state and act ReLU, or ReLU keeping the `topk` largest
+    (fp32, also under autocast: the code and its L1 penalty stay exact), [B, m]."""
+    with torch.autocast(h.device.type, enabled=False):
+        z = F.relu(self.sparse((h.float() - self.h_mean) / self.h_scale))
+    if self.config.activation == "topk":
+        top = z.topk(min(self.config.topk, z.shape[-1]), dim=-1)
+        z = torch.zeros_like(z).scatter_(-1, top.indices, top.values)
+    return z / z.norm(dim=-1, keepdim=True).clamp_min(1e-8)
 
 # %% ../nbs/04_ssae.ipynb #407dd73a
 @patch

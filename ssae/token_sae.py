@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
+from fastcore.basics import patch
 
 from .core import (CorruptFile, Preset, TokenSAEConfig, atomic_path, autocast, cached_shards, fingerprint, get_preset,
                        load_json, progress, read_safetensors, run_dir, save_json)
@@ -141,19 +142,21 @@ class TokenSAE(nn.Module):
         f = self.encode(x)
         return self.decode(f), f
 
-    def loss(self, x: torch.Tensor) -> torch.Tensor:
-        "The training objective on a batch `x` [n, d], averaged over tokens (fp32)."
-        pre = self._preactivations(x)
-        if self.config.activation == "relu":
-            f = F.relu(pre)
-            recon, penalty = f @ self.W_dec, self.config.l1_coeff * f.float().sum(-1).mean()   # f >= 0: sum = L1
-        else:
-            # Decode through the k active features only (an embedding bag): a dense decoder would add
-            # three [n, m] x [m, d]-sized products (forward, gradients of W_dec and f), mostly over zeros.
-            top = pre.topk(self.config.k, dim=-1)
-            weights = F.relu(top.values).to(self.W_dec.dtype)
-            recon, penalty = F.embedding_bag(top.indices, self.W_dec, per_sample_weights=weights, mode="sum"), 0.0
-        return (recon.float() + self.b_dec - x.float() * self.input_scale).pow(2).sum(-1).mean() + penalty
+# %% ../nbs/08_token_sae.ipynb #2d4c7a52
+@patch
+def loss(self: TokenSAE, x: torch.Tensor) -> torch.Tensor:
+    "The training objective on a batch `x` [n, d], averaged over tokens (fp32)."
+    pre = self._preactivations(x)
+    if self.config.activation == "relu":
+        f = F.relu(pre)
+        recon, penalty = f @ self.W_dec, self.config.l1_coeff * f.float().sum(-1).mean()   # f >= 0: sum = L1
+    else:
+        # Decode through the k active features only (an embedding bag): a dense decoder would add
+        # three [n, m] x [m, d]-sized products (forward, gradients of W_dec and f), mostly over zeros.
+        top = pre.topk(self.config.k, dim=-1)
+        weights = F.relu(top.values).to(self.W_dec.dtype)
+        recon, penalty = F.embedding_bag(top.indices, self.W_dec, per_sample_weights=weights, mode="sum"), 0.0
+    return (recon.float() + self.b_dec - x.float() * self.input_scale).pow(2).sum(-1).mean() + penalty
 
 # %% ../nbs/08_token_sae.ipynb #c8966f6d
 def train_token_sae(acts: torch.Tensor, config: TokenSAEConfig, device="cpu",
