@@ -40,6 +40,7 @@ class SSAEConfig:
     activation: str = "relu"          # "relu" (the paper: ReLU, L2 norm, adaptive L1) or "topk" (keep the `topk` largest, Gao et al. 2024)
     topk: int = 16                    # active dimensions per step with activation="topk"
     decoder_lora_rank: int = 0        # > 0: LoRA adapters of this rank on the decoder's attention, trained (its weights stay as frozen)
+    encoder_lora_rank: int = 0        # > 0: the same on the encoder (its states then change in training: no state cache)
     freeze_prior_encoder: bool = True # phase 2: freeze the context encoder of the prior (only its two MLPs learn)
     noise_std: float = 0.01           # Gaussian noise added to z_hat in training
     step_dropout: float = 0.1         # fraction of step tokens hidden from the decoder's attention in training
@@ -54,7 +55,8 @@ class SSAEConfig:
         if self.expansion < 1 or self.n_prefix < 1: raise ValueError("SSAEConfig.expansion and n_prefix must be >= 1")
         if self.activation not in ACTIVATIONS: raise ValueError(f"SSAEConfig.activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.topk < 1: raise ValueError(f"SSAEConfig.topk must be >= 1, got {self.topk}")
-        if self.decoder_lora_rank < 0: raise ValueError(f"SSAEConfig.decoder_lora_rank must be >= 0, got {self.decoder_lora_rank}")
+        for f in ("decoder_lora_rank", "encoder_lora_rank"):
+            if getattr(self, f) < 0: raise ValueError(f"SSAEConfig.{f} must be >= 0, got {getattr(self, f)}")
         if not 0 <= self.step_dropout < 1: raise ValueError(f"SSAEConfig.step_dropout must be in [0, 1), got {self.step_dropout}")
 
     @property

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_ssae.ipynb #65231eb8
 from __future__ import annotations
-import dataclasses, math
+import dataclasses, hashlib, math
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,7 +24,8 @@ from .segment import SEP_TOKEN, StepBatch, StepSplit, bucket_batches, left_pad
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'STATES_VERSION', 'insert_prefix', 'SSAE', 'SSAEOutput', 'latent_prompt',
            'generate_from_latent', 'reconstruct', 'ContextPrior', 'trainable_state', 'save_ssae', 'load_ssae',
-           'encode_split', 'state_cache_dir', 'shipped_checkpoint', 'default_checkpoint', 'require_checkpoint']
+           'encode_split', 'state_cache_dir', 'trained_encoder_hash', 'shipped_checkpoint', 'default_checkpoint',
+           'require_checkpoint']
 
 # %% ../nbs/04_ssae.ipynb #d6870581
 def insert_prefix(token_embeds: torch.Tensor, prefix: torch.Tensor, at: torch.Tensor):
@@ -90,7 +91,8 @@ class SSAE(nn.Module):
         self.encoder = _truncate_layers(encoder_lm.base_model, config.encoder_layer)
         self.decoder = decoder_lm
         _freeze(self.encoder, config.freeze_encoder); _freeze(self.decoder, config.freeze_decoder)
-        if config.decoder_lora_rank: _add_lora(self.decoder, config.decoder_lora_rank, config.seed)
+        for lm, rank in ((self.encoder, config.encoder_lora_rank), (self.decoder, config.decoder_lora_rank)):
+            if rank: _add_lora(lm, rank, config.seed)
         gen = torch.Generator().manual_seed(config.seed)
         self.sparse = nn.Linear(d, m)
         self.project = _mlp(m, m, P * d)
@@ -209,6 +211,11 @@ def null_nll(self: SSAE, batch: StepBatch, dropped: torch.Tensor | None = None):
 def decoder_trains(self: SSAE) -> bool:
     "Whether any decoder weight learns (unfrozen, or LoRA adapters)."
     return any(p.requires_grad for p in self.decoder.parameters())
+
+@patch(as_prop=True)
+def encoder_trains(self: SSAE) -> bool:
+    "Whether any encoder weight learns (unfrozen, or LoRA adapters): its states are then this model's own, not the base model's."
+    return any(p.requires_grad for p in self.encoder.parameters())
 
 @patch(as_prop=True)
 def shares_context(self: SSAE) -> bool:
@@ -431,10 +438,19 @@ STATES_VERSION = 1   # part of the state cache key: bump it when encode_split's 
 
 def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.dtype) -> Path:
     """Where the cached states of `split` under `model`'s encoder live: a hash of everything they depend on, the
-    autocast dtype included (bf16 and fp32 states differ by about 1e-2, so one must never be read as the other)."""
+    autocast dtype included (bf16 and fp32 states differ by about 1e-2, so one must never be read as the other) and,
+    when the encoder learned, its weights."""
     key = fingerprint(model_revision(model.config.base_model, model.config.seed), model.config.encoder_layer, STATES_VERSION,
-                       split.steps.max_context_tokens, split.steps.max_step_tokens, split.problem_ids, str(dtype))
+                       split.steps.max_context_tokens, split.steps.max_step_tokens, split.problem_ids, str(dtype),
+                       *([trained_encoder_hash(model)] if model.encoder_trains else []))   # frozen encoders keep their old keys
     return run_dir(preset, "cache", f"states-{split.name}-{key}")
+
+def trained_encoder_hash(model: SSAE) -> str:
+    "SHA-256 of the encoder weights that learn (all of them, or its LoRA adapters): a trained encoder's states are its own."
+    h = hashlib.sha256()
+    for name, w in model.encoder.named_parameters():
+        if w.requires_grad: h.update(name.encode()); h.update(w.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
 
 # %% ../nbs/04_ssae.ipynb #6a2898f9
 def shipped_checkpoint(preset: str | Preset) -> Path:

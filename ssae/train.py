@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .core import (Preset, TrainConfig, atomic_path, atomic_write_text, autocast, figures_dir, get_preset, load_json,
+from .core import (Preset, SSAEConfig, TrainConfig, atomic_path, atomic_write_text, autocast, figures_dir, get_preset, load_json,
                        markdown_table, progress, run_dir, save_figure, save_json, save_text_figure, seed_everything)
 from .data import answers_equal, last_number
 from .models import load_tokenizer
@@ -22,11 +22,11 @@ from .ssae import SSAE, ContextPrior, encode_split, reconstruct, save_ssae, ship
 
 # %% auto #0
 __all__ = ['POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'FILLED_IN', 'RELU', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS',
-           'pooled_states', 'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1', 'resample_dead_units',
-           'shuffle_partners', 'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2', 'MetricsLog', 'train',
-           'init_distributed', 'training_states', 'reconstruction_rate', 'prior_report', 'train_ssae',
-           'decoded_examples', 'write_decoded_examples', 'write_metrics_report', 'ship_checkpoint', 'main',
-           'run_ablation', 'last_validation', 'ablation_row', 'shipped_row', 'write_ablation_report']
+           'SWEEPS', 'pooled_states', 'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1',
+           'resample_dead_units', 'shuffle_partners', 'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2',
+           'MetricsLog', 'train', 'init_distributed', 'training_states', 'reconstruction_rate', 'prior_report',
+           'train_ssae', 'decoded_examples', 'write_decoded_examples', 'write_metrics_report', 'ship_checkpoint',
+           'main', 'run_ablation', 'last_validation', 'ablation_row', 'shipped_row', 'write_ablation_report']
 
 # %% ../nbs/05_train.ipynb #821229e5
 POOLINGS = ("eos", "last_token", "step_mean")
@@ -293,11 +293,12 @@ class MetricsLog:
             w = csv.DictWriter(f, fieldnames=list(self.rows[0]))
             w.writeheader(); w.writerows(self.rows)
 
-def _save_checkpoint(path: Path, update: int, module, opt, task) -> None:
-    state = dict(update=update, model=trainable_state(module), optimizer=opt.state_dict(), task=task.state_dict())
+def _save_checkpoint(path: Path, update: int, seconds: float, module, opt, task) -> None:
+    state = dict(update=update, seconds=seconds, model=trainable_state(module), optimizer=opt.state_dict(), task=task.state_dict())
     with atomic_path(path) as tmp: torch.save(state, tmp)
 
-def _restore(path: Path, module, opt, task) -> int:
+def _restore(path: Path, module, opt, task) -> tuple[int, float]:
+    "Load a training checkpoint into `module`, `opt` and `task`; returns the updates done and the phase's seconds so far."
     try: state = torch.load(path, map_location="cpu", weights_only=True)   # never unpickle arbitrary objects
     except Exception as e:
         raise ValueError(f"{path}: cannot read the training checkpoint ({e}); it is truncated or damaged: "
@@ -306,7 +307,7 @@ def _restore(path: Path, module, opt, task) -> int:
     if missing: raise ValueError(f"{path}: checkpoint lacks {sorted(missing)[:5]}; was it written by another configuration?")
     module.load_state_dict(state["model"], strict=False)
     opt.load_state_dict(state["optimizer"]); task.load_state_dict(state["task"])
-    return state["update"]
+    return state["update"], state.get("seconds", 0.0)   # checkpoints written before the clock was kept: from 0
 
 def _all_true(ok: bool) -> bool:
     "Whether `ok` holds on every process (a collective, so all ranks take the same branch)."
@@ -335,7 +336,7 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
     params = [p for g in groups for p in g["params"]]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     ckpt = out / "checkpoint.pt"
-    start = _restore(ckpt, module, opt, task) if ckpt.exists() else 0
+    start, seconds = _restore(ckpt, module, opt, task) if ckpt.exists() else (0, 0.0)
     wrapped = torch.nn.parallel.DistributedDataParallel(module) if world > 1 else module
     log = MetricsLog(out / "metrics.csv", start)
     per_epoch = len(_epoch_batches(train_split, cfg, 0, rank, world))
@@ -346,7 +347,9 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
         if epoch not in epochs: epochs.clear(); epochs[epoch] = _epoch_batches(train_split, cfg, epoch, rank, world)
         return epochs[epoch][i]
 
-    t0, running, n_running, last = time.time(), {}, 0, {}   # running: sums of training stats since the last evaluation
+    # The phase's clock goes on across resumes (a killed run's seconds are not lost); running: sums of training stats
+    # since the last evaluation.
+    t0, running, n_running, last = time.time() - seconds, {}, 0, {}
     for update in progress(range(start, cfg.updates), desc=task.name, initial=start, total=cfg.updates, disable=rank > 0):
         seed_everything((cfg.seed * 1_000_003 + update) * 101 + rank)
         for g in opt.param_groups: g["lr"] = lr_at(update, cfg) * g["lr_scale"]
@@ -378,7 +381,7 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
             running, n_running = {}, 0
             if rank == 0: log.append(row)
         if done % cfg.ckpt_every == 0 or done == cfg.updates:
-            if rank == 0: _save_checkpoint(ckpt, done, module, opt, task)
+            if rank == 0: _save_checkpoint(ckpt, done, round(time.time() - t0, 1), module, opt, task)
             if world > 1: dist.barrier()
     if not last: last = task.evaluate(val_split, cfg.batch_size, device, dtype, cfg.eval_examples)   # already finished earlier
     return last
@@ -391,8 +394,8 @@ def init_distributed(device: torch.device) -> None:
         if device.type == "cuda": torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
 
 def _cached_states(preset: Preset, model: SSAE, splits: dict, device, dtype) -> dict | None:
-    "Encoder states of every split, computed once on rank 0 and read by all (frozen encoder only)."
-    if not model.config.freeze_encoder: return None
+    "Encoder states of every split, computed once on rank 0 and read by all (only when nothing in the encoder learns)."
+    if model.encoder_trains: return None
     rank, world = _dist()
     encode = lambda: {n: encode_split(model.encoder, s, state_cache_dir(preset, model, s, dtype), device=device, dtype=dtype)
                       for n, s in splits.items()}
@@ -595,8 +598,8 @@ def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = (
     out = run_dir(p, "ablations", f"{name}@{p.phase1.updates}")   # the schedule depends on the number of updates
     if (out / "row.json").exists(): return load_json(out / "row.json")
     if not overrides and (row := shipped_row(p, name)): return row
-    summary = train_ssae(p, out, phases=(1,), test=False)
-    row = ablation_row(name, overrides, p.phase1.updates, last_validation(out / "phase1" / "metrics.csv"), summary["seconds"])
+    train_ssae(p, out, phases=(1,), test=False)
+    row = ablation_row(name, overrides, p.phase1.updates, last_validation(out / "phase1" / "metrics.csv"))
     save_json(out / "row.json", row)
     return row
 
@@ -604,25 +607,27 @@ def last_validation(metrics_csv: Path) -> dict:
     "The last evaluation row of a training run's metrics.csv."
     with open(metrics_csv, newline="") as f: return list(csv.DictReader(f))[-1]
 
-def ablation_row(name: str, overrides: tuple[str, ...], updates: int, val: dict, seconds: float) -> dict:
+def ablation_row(name: str, overrides: tuple[str, ...], updates: int, val: dict) -> dict:
+    "A row of the ablation table from a run's last evaluation; its seconds are phase 1's training time, across resumes."
     return dict(name=name, overrides=" ".join(overrides), updates=updates,
-                **{f"val_{k}": float(val[f"val_{k}"]) for k in ABLATION_METRICS}, seconds=seconds)
+                **{f"val_{k}": float(val[f"val_{k}"]) for k in ABLATION_METRICS}, seconds=float(val["seconds"]))
 
 # Filled in from the base model when an SSAE is built, so not part of the recipe a preset names.
 FILLED_IN = ("hidden_size", "sep_token_id", "eos_token_id", "pad_token_id")
 
 def shipped_row(p: Preset, name: str) -> dict | None:
     """The row of the checkpoint the repository ships when `p` is exactly the recipe it was trained with (how often it
-    evaluated and saved aside): that run is not repeated. Its seconds are phase 1's, at its last evaluation."""
+    evaluated and saved aside): that run is not repeated."""
     summary_json = shipped_checkpoint(p) / "summary.json"
     if not summary_json.exists(): return None
     shipped = load_json(summary_json)
-    as_json = lambda d, drop: {k: v for k, v in json.loads(json.dumps(d)).items() if k not in drop}
-    same = (as_json(shipped["ssae"], FILLED_IN) == as_json(dataclasses.asdict(p.ssae_config()), FILLED_IN)
-            and as_json(shipped["phase1"], ("eval_every", "ckpt_every")) == as_json(dataclasses.asdict(p.phase1), ("eval_every", "ckpt_every")))
+    # Both sides through their dataclass, so a field added since the checkpoint shipped compares at its default.
+    as_json = lambda d, drop: {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(d))).items() if k not in drop}
+    same = (as_json(SSAEConfig(**shipped["ssae"]), FILLED_IN) == as_json(p.ssae_config(), FILLED_IN)
+            and as_json(TrainConfig(**shipped["phase1"]), ("eval_every", "ckpt_every")) == as_json(p.phase1, ("eval_every", "ckpt_every")))
     if not same: return None
     val = last_validation(summary_json.parent / "metrics.csv")
-    return ablation_row(f"{name} (shipped)", (), p.phase1.updates, val, float(val["seconds"]))
+    return ablation_row(f"{name} (shipped)", (), p.phase1.updates, val)
 
 # %% ../nbs/05_train.ipynb #b8631c4d
 # Phase-1 variants measured on the cpu preset, each a few overrides of it, most telling first (`make ablate` runs
@@ -638,14 +643,19 @@ CPU_ABLATIONS = {
     "topk8": ("ssae.topk=8",),
     "relu-l1.5": (*RELU, "phase1.sparsity_target=1.5"),                  # with "relu": the L1 target sweep 1.5 / 3 / 6
     "relu-l6": (*RELU, "phase1.sparsity_target=6.0"),
-    "prefix1": ("ssae.n_prefix=1",),
+    # LoRA on the encoder, so its states follow the code; no state cache, about twice the time per update (the
+    # encoder's forward and backward), so half the updates: the frozen cached encoder's wall time.
+    "enc-lora8": ("ssae.encoder_lora_rank=8", "phase1.updates=200"),
     "null-lr1": ("phase1.null_lr_scale=1.0",),                             # the baseline at the shared learning rate
     "sparse-lr0.3": ("phase1.sparse_lr_scale=0.3",),                       # a slower dictionary
+    "prefix1": ("ssae.n_prefix=1",),
 }
 
 # %% ../nbs/05_train.ipynb #443b9097
 ABLATION_METRICS = ("nll_latent", "nll_context_only", "nll_reduction", "info_nats", "info_shuffled_nats", "l0", "l1", "dead_fraction")
 ABLATION_COLUMNS = ("name", "overrides", "updates", *(f"val_{k}" for k in ABLATION_METRICS), "seconds")
+# Rows of CPU_ABLATIONS that sweep one knob, drawn as lines in the information-vs-L0 figure.
+SWEEPS = {"TopK, k = 8 / 16 / 32": ("topk8", "base", "topk32"), "ReLU + L1, target 1.5 / 3 / 6": ("relu-l1.5", "relu", "relu-l6")}
 
 def write_ablation_report(rows: list[dict], name: str) -> Path:
     "figures/ssae_ablation_<name>.{csv,md} and the information-vs-L0 figure; returns the Markdown path."
@@ -657,11 +667,16 @@ def write_ablation_report(rows: list[dict], name: str) -> Path:
     atomic_write_text(figs / f"ssae_ablation_{name}.md", markdown_table(rows, ABLATION_COLUMNS))
     from matplotlib.ticker import NullFormatter, ScalarFormatter
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.scatter([r["val_l0"] for r in rows], [r["val_info_shuffled_nats"] for r in rows])
+    ax.scatter([r["val_l0"] for r in rows], [r["val_info_shuffled_nats"] for r in rows], color="0.3")
     for r in rows: ax.annotate(r["name"], (r["val_l0"], r["val_info_shuffled_nats"]), fontsize=7)
+    by_name = {r["name"].split(" ")[0]: r for r in rows}   # "base (shipped)" is the base row
+    for label, names in SWEEPS.items():
+        sweep = sorted((by_name[n] for n in names if n in by_name), key=lambda r: r["val_l0"])
+        if len(sweep) > 1: ax.plot([r["val_l0"] for r in sweep], [r["val_info_shuffled_nats"] for r in sweep], label=label)
+    if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=7)
     ax.set(xscale="log", xlabel="L0 (active dimensions per step)", ylabel="step-specific information (nats/step)",
            title="held-out GSM8K train problems")
-    ax.set_xticks([t for t in (2, 5, 10, 20, 50, 100, 200, 500) if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]])
+    ax.set_xticks([t for t in (2, 4, 8, 16, 32, 64, 128, 256, 512) if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]])
     ax.xaxis.set_major_formatter(ScalarFormatter()); ax.xaxis.set_minor_formatter(NullFormatter())   # plain numbers, no crowded minor labels
     fig.tight_layout()
     save_figure(fig, f"ssae_info_vs_l0_{name}")
