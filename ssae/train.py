@@ -646,6 +646,7 @@ CPU_ABLATIONS = {
     # LoRA on the encoder, so its states follow the code; no state cache, about twice the time per update (the
     # encoder's forward and backward), so half the updates: the frozen cached encoder's wall time.
     "enc-lora8": ("ssae.encoder_lora_rank=8", "phase1.updates=200"),
+    "seed1": ("phase1.seed=1",),   # the base recipe with other batches, noise and resampling draws: the spread between runs
     "null-lr1": ("phase1.null_lr_scale=1.0",),                             # the baseline at the shared learning rate
     "sparse-lr0.3": ("phase1.sparse_lr_scale=0.3",),                       # a slower dictionary
     "prefix1": ("ssae.n_prefix=1",),
