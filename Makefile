@@ -42,18 +42,17 @@ test: install
 # Run it alone on the machine; it is not part of `make reproduce`.
 bench: install
 	@mkdir -p $(RUN)/notebooks
-	SSAE_QUIET=1 $(BIN)/papermill --cwd nbs -k python3 -p preset $(PRESET) -p settings "$(SET)" nbs/bench.ipynb $(RUN)/notebooks/bench.ipynb
+	SSAE_QUIET=1 $(BIN)/papermill --cwd nbs -k python3 -p preset $(PRESET) $(if $(SET),-p settings "$(SET)") nbs/bench.ipynb $(RUN)/notebooks/bench.ipynb
 	$(if $(filter cpu,$(PRESET)),$(BIN)/python tools/render_readme.py $(PRESET),)
 
 # Retrain the SSAE of a preset (resumable; NPROC>1 uses torchrun), then the ablation table.
 NPROC ?= 1
-ABLATE_SET ?= phase1.updates=400 phase1.eval_every=100
 # Which rows of CPU_ABLATIONS (all when empty); finished rows are read back, so naming the finished ones redraws the table.
 ABLATIONS ?=
 train: install
 	$(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --standalone --nproc_per_node $(NPROC)) -m ssae.train --preset $(PRESET) --report $(if $(SET),--set $(SET))
 ablate: install
-	$(BIN)/python -m ssae.train --preset $(PRESET) --ablations $(ABLATIONS) --set $(ABLATE_SET)
+	$(BIN)/python -m ssae.train --preset $(PRESET) --ablations $(ABLATIONS) $(if $(SET),--set $(SET))
 
 reproduce: install $(EXECUTED)
 	$(if $(filter cpu,$(PRESET)),$(BIN)/python tools/render_readme.py $(PRESET),)
@@ -64,7 +63,7 @@ reproduce: install $(EXECUTED)
 # make `make reproduce` resumable, and a new chapter's module does not rerun the chapters before it.
 $(RUN)/notebooks/%.ipynb: nbs/%.ipynb $(STAMP)
 	@mkdir -p $(@D)
-	SSAE_QUIET=1 $(BIN)/papermill --cwd nbs -k python3 -p preset $(PRESET) -p settings "$(SET)" $< $(@:.ipynb=.partial.ipynb) && mv $(@:.ipynb=.partial.ipynb) $@
+	SSAE_QUIET=1 $(BIN)/papermill --cwd nbs -k python3 -p preset $(PRESET) $(if $(SET),-p settings "$(SET)") $< $(@:.ipynb=.partial.ipynb) && mv $(@:.ipynb=.partial.ipynb) $@
 
 # The module a notebook exports (its `#| default_exp`).
 module_of = $(patsubst %,ssae/%.py,$(shell grep -o '\#| default_exp [a-z_0-9]*' $(1) | head -1 | cut -d' ' -f3))

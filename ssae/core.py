@@ -299,11 +299,12 @@ PRESETS = {
     # standardised (on raw states 95% of the dictionary died in the first updates). TopK codes: with ReLU and the L1
     # penalty even the largest weight left L0 above 200 at ||z_hat||_1 4.5 (`figures/ssae_ablation_cpu.md`), and later
     # chapters read "active" as z_hat > 0. Units silent for 50 updates restart; the constant-prefix baseline learns 5x
-    # faster than the rest, so the cut is read against a converged baseline.
+    # faster than the rest, so the cut is read against a converged baseline. 2,000 updates (2.4 passes over the training
+    # steps): at 400 the step-specific information was still rising (8.2 nats, `figures/ssae_ablation_cpu.md`).
     "cpu": Preset("cpu", base_model="smollm2-135m", train_problems=2000, eval_problems=200, max_context_tokens=192, max_step_tokens=64,
                   ssae=SSAEConfig(n_prefix=4, prefix_at="after_sep", freeze_encoder=True, freeze_decoder=True, standardize=True,
                                   activation="topk", topk=16),
-                  phase1=TrainConfig(updates=400, lr=2e-3, min_lr=2e-4, warmup=30, batch_size=8, eval_every=50, ckpt_every=25,
+                  phase1=TrainConfig(updates=2000, lr=2e-3, min_lr=2e-4, warmup=30, batch_size=8, eval_every=100, ckpt_every=50,
                                      eval_examples=200, sparsity_init=3e-2, sparsity_every=5, sparsity_gain=0.5, sparsity_max=10.0,
                                      null_lr_scale=5.0, resample_every=50),
                   phase2=TrainConfig(updates=400, lr=1e-3, min_lr=1e-4, warmup=20, batch_size=32, eval_every=100, ckpt_every=50),

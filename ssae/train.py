@@ -21,9 +21,9 @@ from .segment import StepSplit, bucket_batches, eval_indices, gsm8k_splits
 from .ssae import SSAE, ContextPrior, encode_split, reconstruct, save_ssae, shipped_checkpoint, state_cache_dir, trainable_state
 
 # %% auto #0
-__all__ = ['POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'FILLED_IN', 'RELU', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS',
-           'SWEEPS', 'pooled_states', 'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1',
-           'resample_dead_units', 'shuffle_partners', 'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2',
+__all__ = ['POOLINGS', 'METRIC_KEYS', 'PRIOR_KEYS', 'FILLED_IN', 'ABLATION_SET', 'RELU', 'CPU_ABLATIONS', 'ABLATION_METRICS',
+           'ABLATION_COLUMNS', 'SWEEPS', 'pooled_states', 'screen_encoder_states', 'lr_at', 'SparsityController',
+           'Phase1', 'resample_dead_units', 'shuffle_partners', 'code_usage', 'frozen_codes', 'evaluate_ssae', 'Phase2',
            'MetricsLog', 'train', 'init_distributed', 'training_states', 'reconstruction_rate', 'prior_report',
            'train_ssae', 'decoded_examples', 'write_decoded_examples', 'write_metrics_report', 'ship_checkpoint',
            'main', 'run_ablation', 'last_validation', 'ablation_row', 'shipped_row', 'write_ablation_report']
@@ -572,9 +572,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--report", action="store_true", help="write figures/ssae_metrics_<preset>.json and the training curves")
     ap.add_argument("--ship", action="store_true", help="copy the trained model into checkpoints/ssae-<preset>/")
     ap.add_argument("--ablations", nargs="*", default=None, metavar="NAME",
-                    help="run these CPU_ABLATIONS (all when none named), with --set applied to each, and write the ablation table")
+                    help="run these CPU_ABLATIONS (all when none named) at ABLATION_SET, with --set applied to each, and write the ablation table")
     args = ap.parse_args(argv)
-    p = get_preset(args.preset).override(*args.set)
+    p = get_preset(args.preset).override(*(ABLATION_SET if args.ablations is not None else ()), *args.set)
     if args.ablations is not None:
         names = args.ablations or list(CPU_ABLATIONS)
         rows = []
@@ -597,7 +597,7 @@ def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = (
     p = get_preset(preset).override(*overrides)
     out = run_dir(p, "ablations", f"{name}@{p.phase1.updates}")   # the schedule depends on the number of updates
     if (out / "row.json").exists(): return load_json(out / "row.json")
-    if not overrides and (row := shipped_row(p, name)): return row
+    if row := shipped_row(p, name): return row | dict(overrides=" ".join(overrides))
     train_ssae(p, out, phases=(1,), test=False)
     row = ablation_row(name, overrides, p.phase1.updates, last_validation(out / "phase1" / "metrics.csv"))
     save_json(out / "row.json", row)
@@ -631,7 +631,9 @@ def shipped_row(p: Preset, name: str) -> dict | None:
 
 # %% ../nbs/05_train.ipynb #b8631c4d
 # Phase-1 variants measured on the cpu preset, each a few overrides of it, most telling first (`make ablate` runs
-# them in this order and each finished row is kept). "base" is the preset (TopK 16, resampling).
+# them in this order and each finished row is kept). "base" is the preset (TopK 16, resampling) at the ablations' length,
+# ABLATION_SET: 400 updates, where the constant-prefix baseline has nearly levelled off, so a dozen rows fit in a few hours.
+ABLATION_SET = ("phase1.updates=400", "phase1.eval_every=100")
 RELU = ("ssae.activation=relu", "phase1.resample_every=0")   # the paper's ReLU + adaptive L1 (proportional controller)
 CPU_ABLATIONS = {
     "base": (),
@@ -650,6 +652,7 @@ CPU_ABLATIONS = {
     "null-lr1": ("phase1.null_lr_scale=1.0",),                             # the baseline at the shared learning rate
     "sparse-lr0.3": ("phase1.sparse_lr_scale=0.3",),                       # a slower dictionary
     "prefix1": ("ssae.n_prefix=1",),
+    "long": ("phase1.updates=2000",),   # the preset's own length: the shipped checkpoint's row
 }
 
 # %% ../nbs/05_train.ipynb #443b9097

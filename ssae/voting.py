@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_voting.ipynb #c21e6919
 from __future__ import annotations
-import dataclasses, math, time
+import dataclasses, math, os, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from transformers import DynamicCache
 
 from .core import (Preset, Sampling, VotingConfig, atomic_path, atomic_write_text, autocast, bootstrap_ci, cached_json,
                        cached_tensors, figures_dir, file_sha, fingerprint, get_preset, load_json, markdown_table, progress,
-                       run_dir, save_figure, save_json)
+                       project_root, run_dir, save_figure, save_json)
 from .data import answers_equal, last_number, load_benchmark, to_number
 from .generation import chunk_seed, mean_logprob, sample_solutions
 from .judge import JudgeItem, NumericJudge
@@ -402,7 +402,7 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
     per = {n: score_benchmark(qs, samples[n], greedy[n], codes[n], probes, cfg) for n, qs in evals.items()}
     scores, curves, diag = ({n: r[i] for n, r in per.items()} for i in range(3))
     seconds["total"] = time.time() - t0
-    meta = dict(preset=p.name, checkpoint=str(checkpoint), k=s.k, n={n: len(q.ids) for n, q in evals.items()},
+    meta = dict(preset=p.name, checkpoint=os.path.relpath(checkpoint, project_root()), k=s.k, n={n: len(q.ids) for n, q in evals.items()},
                 sampling=dataclasses.asdict(s), steps=cfg.steps, tau=cfg.tau, probe=cfg.probe, labels="outcome",
                 train_problems=len(train.ids), train_k=cfg.train_k, train_steps=int(len(train_y)), train_positive=int(train_y.sum()),
                 train_recon_labelled=int((train_recon >= 0).sum()), train_recon_positive=int((train_recon == 1).sum()),
