@@ -597,7 +597,7 @@ def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = (
     p = get_preset(preset).override(*overrides)
     out = run_dir(p, "ablations", f"{name}@{p.phase1.updates}")   # the schedule depends on the number of updates
     if (out / "row.json").exists(): return load_json(out / "row.json")
-    if row := shipped_row(p, name): return row | dict(overrides=" ".join(overrides))
+    if row := shipped_row(p, name, overrides): return row
     train_ssae(p, out, phases=(1,), test=False)
     row = ablation_row(name, overrides, p.phase1.updates, last_validation(out / "phase1" / "metrics.csv"))
     save_json(out / "row.json", row)
@@ -615,7 +615,7 @@ def ablation_row(name: str, overrides: tuple[str, ...], updates: int, val: dict)
 # Filled in from the base model when an SSAE is built, so not part of the recipe a preset names.
 FILLED_IN = ("hidden_size", "sep_token_id", "eos_token_id", "pad_token_id")
 
-def shipped_row(p: Preset, name: str) -> dict | None:
+def shipped_row(p: Preset, name: str, overrides: tuple[str, ...] = ()) -> dict | None:
     """The row of the checkpoint the repository ships when `p` is exactly the recipe it was trained with (how often it
     evaluated and saved aside): that run is not repeated."""
     summary_json = shipped_checkpoint(p) / "summary.json"
@@ -627,7 +627,7 @@ def shipped_row(p: Preset, name: str) -> dict | None:
             and as_json(TrainConfig(**shipped["phase1"]), ("eval_every", "ckpt_every")) == as_json(p.phase1, ("eval_every", "ckpt_every")))
     if not same: return None
     val = last_validation(summary_json.parent / "metrics.csv")
-    return ablation_row(f"{name} (shipped)", (), p.phase1.updates, val)
+    return ablation_row(f"{name} (shipped)", overrides, p.phase1.updates, val)
 
 # %% ../nbs/05_train.ipynb #b8631c4d
 # Phase-1 variants measured on the cpu preset, each a few overrides of it, most telling first (`make ablate` runs
@@ -653,7 +653,7 @@ CPU_ABLATIONS = {
     "null-lr1": ("phase1.null_lr_scale=1.0",),                             # the baseline at the shared learning rate
     "sparse-lr0.3": ("phase1.sparse_lr_scale=0.3",),                       # a slower dictionary
     "prefix1": ("ssae.n_prefix=1",),
-    "long": ("phase1.updates=2000",),   # the preset's own length: the shipped checkpoint's row
+    "long": (f"phase1.updates={get_preset('cpu').phase1.updates}",),   # the preset's own length: the shipped checkpoint's row
 }
 
 # %% ../nbs/05_train.ipynb #443b9097
