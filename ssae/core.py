@@ -15,12 +15,12 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['PREFIX_PLACEMENTS', 'ACTIVATIONS', 'PRESET_NAMES', 'PRESETS', 'SSAEConfig', 'TrainConfig', 'FeatureConfig',
-           'ProbeConfig', 'TokenSAEConfig', 'N2GConfig', 'SwapConfig', 'Sampling', 'VotingConfig', 'Preset',
-           'get_preset', 'pick_device', 'cpu_has_bf16', 'pick_dtype', 'autocast', 'seed_everything', 'project_root',
-           'run_dir', 'figures_dir', 'atomic_path', 'atomic_write_text', 'save_json', 'CorruptFile', 'load_json',
-           'read_safetensors', 'progress', 'cached', 'fingerprint', 'file_sha', 'cached_json', 'cached_tensors',
-           'cached_shards', 'markdown_table', 'save_text_figure', 'save_figure', 'bootstrap_ci']
+__all__ = ['PREFIX_PLACEMENTS', 'ACTIVATIONS', 'PRESET_NAMES', 'PRESETS', 'SSAEConfig', 'TrainConfig', 'BaselineConfig',
+           'FeatureConfig', 'ProbeConfig', 'TokenSAEConfig', 'N2GConfig', 'SwapConfig', 'Sampling', 'VotingConfig',
+           'Preset', 'get_preset', 'pick_device', 'cpu_has_bf16', 'pick_dtype', 'autocast', 'seed_everything',
+           'project_root', 'run_dir', 'figures_dir', 'atomic_path', 'atomic_write_text', 'save_json', 'CorruptFile',
+           'load_json', 'read_safetensors', 'progress', 'cached', 'fingerprint', 'file_sha', 'cached_json',
+           'cached_tensors', 'cached_shards', 'markdown_table', 'save_text_figure', 'save_figure', 'bootstrap_ci']
 
 # %% ../nbs/00_core.ipynb #811bbdde
 PREFIX_PLACEMENTS = ("start", "after_sep")
@@ -89,6 +89,8 @@ class TrainConfig:
     sparsity_anneal_from: float | None = None  # start target (denser), annealed linearly to sparsity_target
     sparsity_anneal_updates: int = 0
     sparsity_gain: float | None = None  # set: adapt by (mean ||z_hat||_1 / target) ** gain instead of the fixed up/down factors
+    sparsity_signed: bool = False       # below sparsity_min the weight changes sign: a negative weight rewards spread, so a
+                                        # target above the unpenalised ||z_hat||_1 is reachable (a Lagrange multiplier)
     sparse_lr_scale: float = 1.0        # learning rate of the dictionary (sparse layer), relative to `lr`
     null_lr_scale: float = 1.0          # learning rate of the constant-prefix baseline, relative to `lr`
     resample_every: int = 0             # > 0: every this many updates, re-initialise dictionary units silent since the last check
@@ -98,6 +100,21 @@ class TrainConfig:
             if getattr(self, f) < 1: raise ValueError(f"TrainConfig.{f} must be >= 1, got {getattr(self, f)}")
         if self.resample_every < 0: raise ValueError(f"TrainConfig.resample_every must be >= 0, got {self.resample_every}")
         if not 0 < self.min_lr <= self.lr: raise ValueError(f"TrainConfig needs 0 < min_lr <= lr, got {self.min_lr}, {self.lr}")
+@dataclass(frozen=True)
+class BaselineConfig:
+    """How the constant-prefix baseline is fitted alone to a plateau after training: the cut an SSAE is judged by is
+    against the best constant prefix, not the one trained beside it (whose last updates ride the cosine's small steps)."""
+    lr: float = 3e-3          # constant Adam learning rate of the prefix
+    batch_size: int = 16      # training steps per update
+    eval_every: int = 50      # updates between validation checks
+    tol: float = 2e-3         # a check that lowers the best validation NLL by less than this (nats/token) makes no progress
+    patience: int = 2         # stop after this many checks in a row without progress
+    max_updates: int = 1000
+
+    def __post_init__(self):
+        for f in ("batch_size", "eval_every", "patience", "max_updates"):
+            if getattr(self, f) < 1: raise ValueError(f"BaselineConfig.{f} must be >= 1, got {getattr(self, f)}")
+
 
 # %% ../nbs/00_core.ipynb #a7f8437d
 @dataclass(frozen=True)
@@ -240,6 +257,7 @@ class Preset:
     ssae: SSAEConfig = field(default_factory=SSAEConfig)       # architecture (base_model and seed come from here)
     phase1: TrainConfig = field(default_factory=TrainConfig)   # SSAE training
     phase2: TrainConfig = field(default_factory=TrainConfig)   # context-prior training
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)    # the plateau-fitted constant prefix of the cut (05)
     features: FeatureConfig = field(default_factory=FeatureConfig)      # step features and labels (07)
     token_sae: TokenSAEConfig = field(default_factory=TokenSAEConfig)   # token-level SAE baseline (08; base_model and seed come from here)
     probe: ProbeConfig = field(default_factory=ProbeConfig)             # probes (09)
@@ -288,6 +306,7 @@ PRESETS = {
                    phase1=TrainConfig(updates=6, lr=3e-3, min_lr=3e-4, warmup=2, batch_size=4, eval_every=3, ckpt_every=2,
                                       sparsity_every=2, resample_every=3),
                    phase2=TrainConfig(updates=4, lr=3e-3, min_lr=3e-4, warmup=1, batch_size=4, eval_every=2, ckpt_every=2),
+                   baseline=BaselineConfig(batch_size=4, eval_every=2, max_updates=4),
                    features=FeatureConfig(batch_size=4, chunk=8, logic_max_steps=6),
                    token_sae=TokenSAEConfig(k=8, updates=60, batch_tokens=256, lr=3e-3),
                    probe=ProbeConfig(folds=2, inner_folds=2, mlp_hidden=16, mlp_epochs=20, mlp_batch_size=4),
