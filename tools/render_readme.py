@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-METRICS = ("info_shuffled_nats", "nll_reduction", "nll_latent", "nll_shuffled", "nll_context_only", "l0", "l1", "dead_fraction",
+METRICS = ("info_shuffled_nats", "nll_reduction", "nll_latent", "nll_shuffled", "nll_context_only", "nll_reduction_joint",
+           "nll_context_joint", "baseline_updates", "l0", "l1", "dead_fraction",
            "live_dims", "top10_mass", "reconstruction_rate", "n_recon_steps", "n_eval_steps", "n_train_steps", "prior_gain_nats", "seconds")
 
 
