@@ -264,16 +264,19 @@ def fit_constant_prefix(model: SSAE, train_split: StepSplit, val_split: StepSpli
     check = lambda: context_only_nll(model, val_split, cfg.batch_size, device, dtype, limit)["nll"]
     best, best_prefix = check(), prefix.detach().clone()
     curve, stale, update = [(0, best)], 0, 0
+    bar = progress(total=cfg.max_updates, desc="constant prefix")
     while update < cfg.max_updates and stale < cfg.patience:
         for _ in range(min(cfg.eval_every, cfg.max_updates - update)):
             with autocast(device, dtype): nll, n = model.null_nll(train_split.steps.batch(batches[update % len(batches)], device))
             (nll.sum() / n.sum()).backward()
             opt.step(); opt.zero_grad(set_to_none=True)
-            update += 1
+            update += 1; bar.update()
         val = check()
+        bar.set_postfix(val_nll=round(val, 4))
         curve.append((update, val))
         stale = 0 if val < best - cfg.tol else stale + 1
         if val < best: best, best_prefix = val, prefix.detach().clone()
+    bar.close()
     with torch.no_grad(): prefix.copy_(best_prefix)
     model.train(was_training)
     return dict(nll_val=best, curve=curve, updates=update, plateau=stale >= cfg.patience)
