@@ -696,7 +696,8 @@ def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = (
 def with_plateau_cut(row: dict, p: Preset, model_dir: Path) -> dict:
     "`row` with the validation NLL of its decoder's plateau-fitted constant prefix (`plateau_baseline`) and the cut against it."
     device, dtype = p.runtime()
-    model, _ = load_ssae(model_dir, device)
+    # A frozen decoder's fit needs only the recipe (it is cached by it); rows trained before models were kept start it fresh.
+    model = load_ssae(model_dir, device)[0] if (model_dir / "config.json").exists() else SSAE.from_base(p.ssae_config(), device)
     baseline = plateau_baseline(p, model, gsm8k_splits(p, load_tokenizer(p.base_model)), device, dtype)
     return row | dict(val_nll_context_plateau=baseline["nll_val"], val_cut_plateau=1 - row["val_nll_latent"] / baseline["nll_val"])
 
