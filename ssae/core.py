@@ -319,7 +319,8 @@ PRESETS = {
     # penalty even the largest weight left L0 above 200 at ||z_hat||_1 4.5 (`figures/ssae_ablation_cpu.md`), and later
     # chapters read "active" as z_hat > 0. Units silent for 50 updates restart; the constant-prefix baseline beside it learns
     # 5x faster than the rest, and the reported cut is against that prefix refitted alone to a plateau (`baseline`, 05).
-    # 2,000 updates (2.4 passes over the training steps): at 400 the step-specific information was still rising (8.2 nats, `figures/ssae_ablation_cpu.md`).
+    # 2,000 updates (2.4 passes over the training steps): at 400 the step-specific information was still rising
+    # (`figures/ssae_ablation_cpu.md`).
     "cpu": Preset("cpu", base_model="smollm2-135m", train_problems=2000, eval_problems=200, max_context_tokens=192, max_step_tokens=64,
                   ssae=SSAEConfig(n_prefix=4, prefix_at="after_sep", freeze_encoder=True, freeze_decoder=True, standardize=True,
                                   activation="topk", topk=16),
