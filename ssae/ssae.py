@@ -24,8 +24,8 @@ from .segment import SEP_TOKEN, StepBatch, StepSplit, bucket_batches, left_pad
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'STATES_VERSION', 'insert_prefix', 'SSAE', 'SSAEOutput', 'latent_prompt',
            'generate_from_latent', 'reconstruct', 'ContextPrior', 'trainable_state', 'save_ssae', 'load_ssae',
-           'encode_split', 'state_cache_dir', 'trained_encoder_hash', 'shipped_checkpoint', 'default_checkpoint',
-           'require_checkpoint']
+           'encode_split', 'state_cache_dir', 'trained_weights_hash', 'trained_encoder_hash', 'shipped_checkpoint',
+           'default_checkpoint', 'require_checkpoint']
 
 # %% ../nbs/04_ssae.ipynb #d6870581
 def insert_prefix(token_embeds: torch.Tensor, prefix: torch.Tensor, at: torch.Tensor):
@@ -445,12 +445,16 @@ def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.
                        *([trained_encoder_hash(model)] if model.encoder_trains else []))   # frozen encoders keep their old keys
     return run_dir(preset, "cache", f"states-{split.name}-{key}")
 
-def trained_encoder_hash(model: SSAE) -> str:
-    "SHA-256 of the encoder weights that learn (all of them, or its LoRA adapters): a trained encoder's states are its own."
+def trained_weights_hash(module: torch.nn.Module) -> str:
+    "SHA-256 of the weights of `module` that learn (all of them, or its LoRA adapters): what a cache of its outputs keys on."
     h = hashlib.sha256()
-    for name, w in model.encoder.named_parameters():
+    for name, w in module.named_parameters():
         if w.requires_grad: h.update(name.encode()); h.update(w.detach().float().cpu().numpy().tobytes())
     return h.hexdigest()
+
+def trained_encoder_hash(model: SSAE) -> str:
+    "`trained_weights_hash` of the encoder: a trained encoder's states are its own."
+    return trained_weights_hash(model.encoder)
 
 # %% ../nbs/04_ssae.ipynb #6a2898f9
 def shipped_checkpoint(preset: str | Preset) -> Path:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #b20cc530
 from __future__ import annotations
-import argparse, builtins, csv, dataclasses, hashlib, json, math, os, shutil, time
+import argparse, builtins, csv, dataclasses, json, math, os, shutil, time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -18,7 +18,8 @@ from .core import (BaselineConfig, Preset, SSAEConfig, TrainConfig, atomic_path,
 from .data import answers_equal, last_number
 from .models import load_tokenizer, model_revision
 from .segment import StepSplit, bucket_batches, eval_indices, gsm8k_splits
-from .ssae import SSAE, ContextPrior, encode_split, load_ssae, reconstruct, save_ssae, shipped_checkpoint, state_cache_dir, trainable_state
+from .ssae import (SSAE, ContextPrior, encode_split, load_ssae, reconstruct, save_ssae, shipped_checkpoint, state_cache_dir,
+                       trainable_state, trained_weights_hash)
 
 # %% auto #0
 __all__ = ['POOLINGS', 'BASELINE_VERSION', 'METRIC_KEYS', 'PRIOR_KEYS', 'FILLED_IN', 'ABLATION_SET', 'RELU', 'SPRING',
@@ -282,12 +283,6 @@ def fit_constant_prefix(model: SSAE, train_split: StepSplit, val_split: StepSpli
     return dict(nll_val=best, curve=curve, updates=update, plateau=stale >= cfg.patience)
 
 # %% ../nbs/05_train.ipynb #39b8293f
-def _trained_decoder_hash(model: SSAE) -> str:
-    h = hashlib.sha256()
-    for name, w in model.decoder.named_parameters():
-        if w.requires_grad: h.update(name.encode()); h.update(w.detach().float().cpu().numpy().tobytes())
-    return h.hexdigest()
-
 def plateau_baseline(p: Preset, model: SSAE, splits: dict, device, dtype) -> dict:
     """The constant prefix of `model`'s decoder fitted to a plateau from `model.null_prefix` (which is left as it was), with its
     NLL per token on the validation subset the training evaluations score and on all test steps (and their token and step
@@ -295,7 +290,7 @@ def plateau_baseline(p: Preset, model: SSAE, splits: dict, device, dtype) -> dic
     c = model.config
     key = fingerprint(model_revision(c.base_model, c.seed), c.n_prefix, c.prefix_at, [s.problem_ids for s in splits.values()],
                       p.max_context_tokens, p.max_step_tokens, p.phase1.eval_examples, dataclasses.asdict(p.baseline), str(dtype),
-                      BASELINE_VERSION, *([_trained_decoder_hash(model)] if model.decoder_trains else []))
+                      BASELINE_VERSION, *([trained_weights_hash(model.decoder)] if model.decoder_trains else []))
     path = run_dir(p, "baseline") / f"{key}.json"
     def fit() -> dict:
         start = model.null_prefix.detach().clone()
