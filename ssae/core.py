@@ -39,6 +39,9 @@ class SSAEConfig:
     standardize: bool = False         # standardise the encoder state per dimension (mean/std of the training states) before the dictionary
     activation: str = "relu"          # "relu" (the paper: ReLU, L2 norm, adaptive L1) or "topk" (keep the `topk` largest, Gao et al. 2024)
     topk: int = 16                    # active dimensions per step with activation="topk"
+    # Added to the dictionary's initial bias, so a ReLU code can start sparse rather than get there through a bias that
+    # moves at most one learning rate per update (standardised, a pre-activation starts with a std of about 0.58).
+    sparse_bias_init: float = 0.0
     decoder_lora_rank: int = 0        # > 0: LoRA adapters of this rank on the decoder's attention, trained (its weights stay as frozen)
     encoder_lora_rank: int = 0        # > 0: the same on the encoder (its states then change in training: no state cache)
     freeze_prior_encoder: bool = True # phase 2: freeze the context encoder of the prior (only its two MLPs learn)
@@ -248,6 +251,9 @@ class Preset:
     base_model: str                 # `load_lm` name: "tiny", "smollm2-135m" or a Hub id
     train_problems: int | None      # GSM8K train problems used (None = all)
     eval_problems: int | None       # held-out problems per benchmark (None = all)
+    # GSM8K train problems after the first `train_problems` that join the training split only (None: all the rest), so a
+    # run on more data is selected and compared on the same validation steps
+    extra_train_problems: int | None = 0
     max_context_tokens: int = 192   # context budget; longer contexts lose their *oldest* tokens
     max_step_tokens: int = 64       # step budget; longer steps lose their tail (eos is kept)
     val_fraction: float = 0.05      # GSM8K train problems held out for model selection
@@ -272,6 +278,10 @@ class Preset:
         for f in ("train_problems", "eval_problems"):
             v = getattr(self, f)
             if v is not None and v < 1: raise ValueError(f"Preset.{f} must be None (all) or >= 1, got {v}")
+        if self.extra_train_problems is not None and self.extra_train_problems < 0:
+            raise ValueError(f"Preset.extra_train_problems must be None (all the rest) or >= 0, got {self.extra_train_problems}")
+        if self.train_problems is None and self.extra_train_problems != 0:
+            raise ValueError("Preset.extra_train_problems needs train_problems set: with train_problems None every train problem is used")
         if not 0 < self.val_fraction < 1: raise ValueError(f"Preset.val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.device not in ("auto", "cpu", "cuda"): raise ValueError(f"Preset.device must be auto, cpu or cuda, got {self.device!r}")
         if self.dtype not in ("auto", "bf16", "fp16", "fp32"): raise ValueError(f"Preset.dtype must be auto, bf16, fp16 or fp32, got {self.dtype!r}")

@@ -326,8 +326,12 @@ def _tokenized(name: str, records: list, tokenizer, preset: Preset) -> StepSplit
     return StepSplit(name, steps, [e.problem_id for e in examples])
 
 def gsm8k_splits(preset: Preset, tokenizer) -> dict[str, StepSplit]:
-    "`train`/`val` from the first `train_problems` GSM8K train problems, `test` from the first `eval_problems` test problems."
+    """`train`/`val` from the first `train_problems` GSM8K train problems (`train` also gets the `extra_train_problems` after
+    them), `test` from the first `eval_problems` test problems."""
     train_val = load_benchmark("gsm8k", "train", limit=preset.train_problems)
     train, val = split_problems(train_val, preset.val_fraction, preset.seed)
+    if preset.extra_train_problems != 0:
+        extra = preset.extra_train_problems
+        train += load_benchmark("gsm8k", "train", limit=None if extra is None else preset.train_problems + extra)[preset.train_problems:]
     test = load_benchmark("gsm8k", "test", limit=preset.eval_problems)
     return {n: _tokenized(n, r, tokenizer, preset) for n, r in (("train", train), ("val", val), ("test", test))}

@@ -113,6 +113,7 @@ class SSAE(nn.Module):
         for lin in (self.sparse, self.project[0], self.project[2]):
             bound = 1 / math.sqrt(lin.in_features)
             lin.weight.uniform_(-bound, bound, generator=gen); lin.bias.uniform_(-bound, bound, generator=gen)
+        self.sparse.bias.add_(self.config.sparse_bias_init)
         self.project[2].weight.mul_(0.1)
         self.project[2].bias.copy_(mean_embed.repeat(self.config.n_prefix))
         self.null_prefix.copy_(mean_embed.expand_as(self.null_prefix))

@@ -22,10 +22,10 @@ from .ssae import (SSAE, ContextPrior, encode_split, load_ssae, reconstruct, sav
                        trainable_state, trained_weights_hash)
 
 # %% auto #0
-__all__ = ['POOLINGS', 'BASELINE_VERSION', 'METRIC_KEYS', 'PRIOR_KEYS', 'FILLED_IN', 'ABLATION_SET', 'RELU', 'SPRING',
-           'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS', 'SWEEPS', 'pooled_states', 'screen_encoder_states',
-           'lr_at', 'SparsityController', 'Phase1', 'resample_dead_units', 'shuffle_partners', 'code_usage',
-           'frozen_codes', 'evaluate_ssae', 'context_only_nll', 'fit_constant_prefix', 'plateau_baseline',
+__all__ = ['POOLINGS', 'BASELINE_VERSION', 'METRIC_KEYS', 'PRIOR_KEYS', 'FILLED_IN', 'DATA_FIELDS', 'ABLATION_SET', 'RELU',
+           'SPRING', 'CPU_ABLATIONS', 'ABLATION_METRICS', 'ABLATION_COLUMNS', 'SWEEPS', 'pooled_states',
+           'screen_encoder_states', 'lr_at', 'SparsityController', 'Phase1', 'resample_dead_units', 'shuffle_partners',
+           'code_usage', 'frozen_codes', 'evaluate_ssae', 'context_only_nll', 'fit_constant_prefix', 'plateau_baseline',
            'against_plateau', 'Phase2', 'MetricsLog', 'train', 'init_distributed', 'training_states',
            'reconstruction_rate', 'prior_report', 'train_ssae', 'decoded_examples', 'write_decoded_examples',
            'write_metrics_report', 'ship_checkpoint', 'main', 'run_ablation', 'with_plateau_cut', 'last_validation',
@@ -680,7 +680,12 @@ def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = (
     p = get_preset(preset).override(*overrides)
     out = run_dir(p, "ablations", f"{name}@{p.phase1.updates}")   # the schedule depends on the number of updates
     if row := shipped_row(p, name, overrides): return with_plateau_cut(row, p, shipped_checkpoint(p))
-    if (out / "row.json").exists(): row = load_json(out / "row.json")
+    if (out / "row.json").exists():
+        row = load_json(out / "row.json")
+        # rows are kept by name, so a row whose recipe changed since it ran would otherwise be read back as the new one
+        if row["overrides"] != " ".join(overrides):
+            raise ValueError(f"{out / 'row.json'}: field overrides is {row['overrides']!r}, but CPU_ABLATIONS[{name!r}] is now "
+                             f"{' '.join(overrides)!r}; delete {out} to train the row again")
     else:
         train_ssae(p, out, phases=(1,), test=False)
         row = ablation_row(name, overrides, p.phase1.updates, last_validation(out / "phase1" / "metrics.csv"))
@@ -693,7 +698,10 @@ def with_plateau_cut(row: dict, p: Preset, model_dir: Path) -> dict:
     device, dtype = p.runtime()
     # A frozen decoder's fit needs only the recipe (it is cached by it); rows trained before models were kept start it fresh.
     model = load_ssae(model_dir, device)[0] if (model_dir / "config.json").exists() else SSAE.from_base(p.ssae_config(), device)
-    baseline = plateau_baseline(p, model, gsm8k_splits(p, load_tokenizer(p.base_model)), device, dtype)
+    # Fitted on the preset's own problems even for a row trained on more: a constant prefix of n_prefix x d numbers is not
+    # data-starved, and so every row of one decoder reads one fit.
+    splits = gsm8k_splits(p.replace(extra_train_problems=0), load_tokenizer(p.base_model))
+    baseline = plateau_baseline(p, model, splits, device, dtype)
     return row | dict(val_nll_context_plateau=baseline["nll_val"], val_cut_plateau=1 - row["val_nll_latent"] / baseline["nll_val"])
 
 def last_validation(metrics_csv: Path) -> dict:
@@ -707,6 +715,8 @@ def ablation_row(name: str, overrides: tuple[str, ...], updates: int, val: dict)
 
 # Filled in from the base model when an SSAE is built, so not part of the recipe a preset names.
 FILLED_IN = ("hidden_size", "sep_token_id", "eos_token_id", "pad_token_id")
+# The Preset fields that choose and cut the GSM8K steps a run trains and validates on.
+DATA_FIELDS = ("train_problems", "extra_train_problems", "val_fraction", "max_context_tokens", "max_step_tokens")
 
 def shipped_row(p: Preset, name: str, overrides: tuple[str, ...] = ()) -> dict | None:
     """The row of the checkpoint the repository ships when `p` is exactly the recipe it was trained with (how often it
@@ -718,7 +728,9 @@ def shipped_row(p: Preset, name: str, overrides: tuple[str, ...] = ()) -> dict |
     as_json = lambda d, drop: {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(d))).items() if k not in drop}
     same = (as_json(SSAEConfig(**shipped["ssae"]), FILLED_IN) == as_json(p.ssae_config(), FILLED_IN)
             and as_json(TrainConfig(**shipped["phase1"]), ("eval_every", "ckpt_every")) == as_json(p.phase1, ("eval_every", "ckpt_every")))
-    if not same: return None
+    # The shipped run read its preset's own problems (its README's command sets no data field).
+    same_data = all(getattr(p, f) == getattr(get_preset(shipped["preset"]), f) for f in DATA_FIELDS)
+    if not (same and same_data): return None
     val = last_validation(summary_json.parent / "metrics.csv")
     return ablation_row(f"{name} (shipped)", overrides, p.phase1.updates, val)
 
@@ -744,7 +756,10 @@ CPU_ABLATIONS = {
     "layer18": ("ssae.encoder_layer=18",),                                # the best eos layer of the encoder screen
     "topk32": ("ssae.topk=32",),
     "topk8": ("ssae.topk=8",),
-    "l1-1.5": (*SPRING, "phase1.sparsity_target=1.5"),                     # the L1 target sweep 1.5 / 3 / 6
+    # The L1 target sweep 1.5 / 3 / 6. From the default bias, target 1.5 was still at 2.20 after 400 updates, and a 10x
+    # stiffer spring did not speed it (val L1 3.86 / 2.79 at updates 100 / 200, as at 1x): the bias's travel is the limit.
+    # So that row's code starts sparse, at a bias where the untrained dictionary gives L1 about 2 on the training states.
+    "l1-1.5": (*SPRING, "phase1.sparsity_target=1.5", "ssae.sparse_bias_init=-1.25"),
     "l1-3": (*SPRING, "phase1.sparsity_target=3.0"),
     "l1-6": (*SPRING, "phase1.sparsity_target=6.0"),
     # LoRA on the encoder, so its states follow the code; no state cache, about twice the time per update (the
@@ -755,6 +770,9 @@ CPU_ABLATIONS = {
     "sparse-lr0.3": ("phase1.sparse_lr_scale=0.3",),                       # a slower dictionary
     "prefix1": ("ssae.n_prefix=1",),
     "long": (f"phase1.updates={get_preset('cpu').phase1.updates}",),   # the preset's own length: the shipped checkpoint's row
+    # The preset's length on all 7,473 GSM8K train problems instead of 2,000 (about 3.5x the steps, so under one epoch
+    # instead of about 2.4), validated on the same steps as every row.
+    "long-alldata": ("extra_train_problems=null", f"phase1.updates={get_preset('cpu').phase1.updates}"),
 }
 
 # %% ../nbs/05_train.ipynb #443b9097
