@@ -328,10 +328,9 @@ def _tokenized(name: str, records: list, tokenizer, preset: Preset) -> StepSplit
 def gsm8k_splits(preset: Preset, tokenizer) -> dict[str, StepSplit]:
     """`train`/`val` from the first `train_problems` GSM8K train problems (`train` also gets the `extra_train_problems` after
     them), `test` from the first `eval_problems` test problems."""
-    train_val = load_benchmark("gsm8k", "train", limit=preset.train_problems)
-    train, val = split_problems(train_val, preset.val_fraction, preset.seed)
-    if preset.extra_train_problems != 0:
-        extra = preset.extra_train_problems
-        train += load_benchmark("gsm8k", "train", limit=None if extra is None else preset.train_problems + extra)[preset.train_problems:]
+    n, extra = preset.train_problems, preset.extra_train_problems   # extra is 0 when n is None (Preset checks it)
+    records = load_benchmark("gsm8k", "train", limit=None if n is None or extra is None else n + extra)
+    train, val = split_problems(records[:n], preset.val_fraction, preset.seed)
+    if n is not None: train += records[n:]
     test = load_benchmark("gsm8k", "test", limit=preset.eval_problems)
     return {n: _tokenized(n, r, tokenizer, preset) for n, r in (("train", train), ("val", val), ("test", test))}
