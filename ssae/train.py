@@ -28,8 +28,8 @@ __all__ = ['POOLINGS', 'BASELINE_VERSION', 'METRIC_KEYS', 'PRIOR_KEYS', 'FILLED_
            'code_usage', 'frozen_codes', 'evaluate_ssae', 'context_only_nll', 'fit_constant_prefix', 'plateau_baseline',
            'against_plateau', 'Phase2', 'MetricsLog', 'train', 'init_distributed', 'training_states',
            'reconstruction_rate', 'prior_report', 'train_ssae', 'decoded_examples', 'write_decoded_examples',
-           'write_metrics_report', 'ship_checkpoint', 'main', 'run_ablation', 'with_plateau_cut', 'last_validation',
-           'ablation_row', 'shipped_row', 'write_ablation_report']
+           'write_metrics_report', 'ship_checkpoint', 'main', 'run_ablation', 'recorded_rows', 'recorded_row',
+           'with_plateau_cut', 'last_validation', 'ablation_row', 'shipped_row', 'write_ablation_report']
 
 # %% ../nbs/05_train.ipynb #821229e5
 POOLINGS = ("eos", "last_token", "step_mean")
@@ -660,9 +660,9 @@ def main(argv: list[str] | None = None) -> dict:
     p = get_preset(args.preset).override(*(ABLATION_SET if args.ablations is not None else ()), *args.set)
     if args.ablations is not None:
         names = args.ablations or list(CPU_ABLATIONS)
-        rows = []
+        rows, recorded = [], recorded_rows(p.name)   # read before the loop rewrites the table
         for n in names:   # the table is rewritten after every row, so a long sweep cut short still shows its finished rows
-            rows.append(run_ablation(p, n, CPU_ABLATIONS[n]))
+            rows.append(run_ablation(p, n, CPU_ABLATIONS[n], recorded))
             if _dist()[0] == 0: report = write_ablation_report(rows, p.name)
         if _dist()[0] == 0: print(report.read_text())
         return dict(rows=rows)
@@ -675,8 +675,8 @@ def main(argv: list[str] | None = None) -> dict:
     return summary
 
 # %% ../nbs/05_train.ipynb #23641bec
-def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = ()) -> dict:
-    "Train (or read back) one ablation of `preset`; returns its row of validation metrics."
+def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = (), recorded: dict[str, dict] | None = None) -> dict:
+    "Train (or read back, from its run folder or the `recorded` table) one ablation of `preset`; returns its row of validation metrics."
     p = get_preset(preset).override(*overrides)
     out = run_dir(p, "ablations", f"{name}@{p.phase1.updates}")   # the schedule depends on the number of updates
     if row := shipped_row(p, name, overrides): return with_plateau_cut(row, p, shipped_checkpoint(p))
@@ -686,12 +686,28 @@ def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = (
         if row["overrides"] != " ".join(overrides):
             raise ValueError(f"{out / 'row.json'}: field overrides is {row['overrides']!r}, but CPU_ABLATIONS[{name!r}] is now "
                              f"{' '.join(overrides)!r}; delete {out} to train the row again")
-    else:
+    elif (row := recorded_row(p, name, overrides, recorded or {})) is None:
         train_ssae(p, out, phases=(1,), test=False)
         row = ablation_row(name, overrides, p.phase1.updates, last_validation(out / "phase1" / "metrics.csv"))
     if "val_cut_plateau" not in row: row = with_plateau_cut(row, p, out / "model")   # rows finished before the column existed
     save_json(out / "row.json", row)
     return row
+
+def recorded_rows(name: str) -> dict[str, dict]:
+    """The rows of the repository's ablation table `figures/ssae_ablation_<name>.csv`, by row name (none without the table).
+    The run folders are scratch a fresh clone lacks; the table is what the repository keeps."""
+    table = figures_dir() / f"ssae_ablation_{name}.csv"
+    if not table.exists(): return {}
+    with open(table, newline="") as f:
+        return {r["name"]: dict(name=r["name"], overrides=r["overrides"], updates=int(r["updates"]),
+                                **{k: float(r[k]) for k in ABLATION_COLUMNS[3:]}) for r in csv.DictReader(f)}
+
+def recorded_row(p: Preset, name: str, overrides: tuple[str, ...], recorded: dict[str, dict]) -> dict | None:
+    """Row `name` of `recorded` (`recorded_rows`) when it was measured with exactly the recipe `p`: the preset at
+    `ABLATION_SET` with `overrides` and nothing else, so a row that took an hour is not trained again to redraw the table."""
+    row = recorded.get(name)
+    if row is None or p != get_preset(p.name).override(*ABLATION_SET, *overrides): return None
+    return row if row["overrides"] == " ".join(overrides) and row["updates"] == p.phase1.updates else None
 
 def with_plateau_cut(row: dict, p: Preset, model_dir: Path) -> dict:
     "`row` with the validation NLL of its decoder's plateau-fitted constant prefix (`plateau_baseline`) and the cut against it."
@@ -773,6 +789,8 @@ CPU_ABLATIONS = {
     # The preset's length on all 7,473 GSM8K train problems instead of 2,000 (3.9x the steps, so 0.6 epochs instead
     # of 2.4), validated on the same steps as every row.
     "long-alldata": ("extra_train_problems=null", f"phase1.updates={get_preset('cpu').phase1.updates}"),
+    # The encoder screen's best eos layer at the preset's length: the one lever whose 400-update row was not read at length.
+    "layer18-long": ("ssae.encoder_layer=18", f"phase1.updates={get_preset('cpu').phase1.updates}"),
 }
 
 # %% ../nbs/05_train.ipynb #443b9097
