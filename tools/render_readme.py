@@ -1,11 +1,15 @@
 """Render the README's results section from `figures/`, so that no number in it is typed by hand.
 
 Replaces the text between `<!-- results:begin -->` and `<!-- results:end -->` in README.md with the
-SSAE's held-out metrics, Table 1 (linear probes), the claim-by-claim verdicts of the preset and the benchmarks.
+SSAE's held-out metrics against the SSAE issue's bar, the ablation table (validation), Table 1 (linear probes),
+the claim-by-claim verdicts of the preset and the benchmarks.
 Usage: python tools/render_readme.py [PRESET]   (`make reproduce` runs it)
 """
-import json, re, sys
+import csv, json, re, sys
 from pathlib import Path
+
+from ssae.core import markdown_table
+from ssae.train import quality_bar
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -20,6 +24,20 @@ def metrics_table(path: Path) -> str:
     return "| metric | value |\n| --- | --- |\n" + "".join(f"| {k} | {fmt(m[k])} |\n" for k in METRICS if k in m)
 
 
+def bar_table(path: Path) -> str:
+    return markdown_table(quality_bar(json.loads(path.read_text())), ["metric", "value", "bar", "met"], digits=4)
+
+
+ABLATION = ("name", "updates", "val_info_shuffled_nats", "val_l0", "val_l1", "val_dead_fraction", "val_cut_plateau", "seconds")
+
+
+def ablation_table(path: Path) -> str:
+    "The ablation table without its overrides column, which the Markdown file beside it has."
+    with open(path, newline="") as f: rows = list(csv.DictReader(f))
+    as_number = lambda k, v: v if k == "name" else int(v) if k == "updates" else float(v)
+    return markdown_table([{k: as_number(k, r[k]) for k in ABLATION} for r in rows], ABLATION)
+
+
 def linear_table(path: Path) -> str:
     "The caption and the linear-probe table of figures/table1_<preset>.md."
     text = path.read_text()
@@ -32,7 +50,12 @@ def render(preset: str) -> str:
     if (figs / f"ssae_metrics_{preset}.json").exists():
         extra = f", ablations `figures/ssae_ablation_{preset}.md`" if (figs / f"ssae_ablation_{preset}.md").exists() else ""
         parts += [f"**The SSAE** (`figures/ssae_metrics_{preset}.json`, held-out GSM8K test steps; training curves "
-                  f"`figures/ssae_training_{preset}.png`{extra}):\n", metrics_table(figs / f"ssae_metrics_{preset}.json")]
+                  f"`figures/ssae_training_{preset}.png`{extra}):\n", metrics_table(figs / f"ssae_metrics_{preset}.json"),
+                  "Against the bar the SSAE issue set (`ssae.train.SSAE_BAR`):\n", bar_table(figs / f"ssae_metrics_{preset}.json")]
+    if (figs / f"ssae_ablation_{preset}.csv").exists():
+        parts += [f"**Ablations** (`make ablate`, `figures/ssae_ablation_{preset}.md` with each row's overrides; validation split, "
+                  "held-out GSM8K train problems; `val_cut_plateau` is the cut against the constant prefix fitted to a plateau):\n",
+                  ablation_table(figs / f"ssae_ablation_{preset}.csv"), f"![information vs L0](figures/ssae_info_vs_l0_{preset}.png)\n"]
     if (figs / f"table1_{preset}.md").exists():
         parts += [linear_table(figs / f"table1_{preset}.md"), f"![Figure 1](figures/figure1_{preset}.png)\n"]
     if (figs / f"claims_{preset}.md").exists():
