@@ -28,7 +28,8 @@ def bar_table(path: Path) -> str:
     return markdown_table(quality_bar(json.loads(path.read_text())), ["metric", "value", "bar", "met"], digits=4)
 
 
-ABLATION = ("name", "updates", "val_info_shuffled_nats", "val_l0", "val_l1", "val_dead_fraction", "val_cut_plateau", "seconds")
+ABLATION = ("name", "updates", "val_info_shuffled_nats", "val_l0", "val_l1", "val_dead_fraction", "val_nll_latent", "val_nll_context_plateau",
+            "val_cut_plateau", "seconds")
 
 
 def ablation_table(path: Path) -> str:
