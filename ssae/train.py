@@ -690,16 +690,16 @@ def main(argv: list[str] | None = None) -> dict:
 # %% ../nbs/05_train.ipynb #23641bec
 def run_ablation(preset: str | Preset, name: str, overrides: tuple[str, ...] = (), recorded: dict[str, dict] | None = None) -> dict:
     "Train (or read back, from its run folder or the `recorded` table) one ablation of `preset`; returns its row of validation metrics."
-    p = get_preset(preset).override(*overrides)
+    p, recorded = get_preset(preset).override(*overrides), recorded or {}
     out = run_dir(p, "ablations", f"{name}@{p.phase1.updates}")   # the schedule depends on the number of updates
-    if row := shipped_row(p, name, overrides): return known_row(row, recorded or {}) or with_plateau_cut(row, p, shipped_checkpoint(p))
+    if row := shipped_row(p, name, overrides): return known_row(row, recorded) or with_plateau_cut(row, p, shipped_checkpoint(p))
     if (out / "row.json").exists():
         row = load_json(out / "row.json")
         # rows are kept by name, so a row whose recipe changed since it ran would otherwise be read back as the new one
         if row["overrides"] != " ".join(overrides):
             raise ValueError(f"{out / 'row.json'}: field overrides is {row['overrides']!r}, but CPU_ABLATIONS[{name!r}] is now "
                              f"{' '.join(overrides)!r}; delete {out} to train the row again")
-    elif (row := recorded_row(p, name, overrides, recorded or {})) is None:
+    elif (row := recorded_row(p, name, overrides, recorded)) is None:
         train_ssae(p, out, phases=(1,), test=False)
         row = ablation_row(name, overrides, p.phase1.updates, last_validation(out / "phase1" / "metrics.csv"))
     if "val_cut_plateau" not in row: row = with_plateau_cut(row, p, out / "model")   # rows finished before the column existed

@@ -5,11 +5,11 @@ SSAE's held-out metrics against the SSAE issue's bar, the ablation table (valida
 the claim-by-claim verdicts of the preset and the benchmarks.
 Usage: python tools/render_readme.py [PRESET]   (`make reproduce` runs it)
 """
-import csv, json, re, sys
+import json, re, sys
 from pathlib import Path
 
 from ssae.core import markdown_table
-from ssae.train import quality_bar
+from ssae.train import quality_bar, recorded_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -32,11 +32,9 @@ ABLATION = ("name", "updates", "val_info_shuffled_nats", "val_l0", "val_l1", "va
             "val_cut_plateau", "seconds")
 
 
-def ablation_table(path: Path) -> str:
+def ablation_table(preset: str) -> str:
     "The ablation table without its overrides column, which the Markdown file beside it has."
-    with open(path, newline="") as f: rows = list(csv.DictReader(f))
-    as_number = lambda k, v: v if k == "name" else int(v) if k == "updates" else float(v)
-    return markdown_table([{k: as_number(k, r[k]) for k in ABLATION} for r in rows], ABLATION)
+    return markdown_table(list(recorded_rows(preset).values()), ABLATION)
 
 
 def linear_table(path: Path) -> str:
@@ -56,7 +54,7 @@ def render(preset: str) -> str:
     if (figs / f"ssae_ablation_{preset}.csv").exists():
         parts += [f"**Ablations** (`make ablate`, `figures/ssae_ablation_{preset}.md` with each row's overrides; validation split, "
                   "held-out GSM8K train problems; `val_cut_plateau` is the cut against the constant prefix fitted to a plateau):\n",
-                  ablation_table(figs / f"ssae_ablation_{preset}.csv"), f"![information vs L0](figures/ssae_info_vs_l0_{preset}.png)\n"]
+                  ablation_table(preset), f"![information vs L0](figures/ssae_info_vs_l0_{preset}.png)\n"]
     if (figs / f"table1_{preset}.md").exists():
         parts += [linear_table(figs / f"table1_{preset}.md"), f"![Figure 1](figures/figure1_{preset}.png)\n"]
     if (figs / f"claims_{preset}.md").exists():
