@@ -44,6 +44,11 @@ class SSAEConfig:
     sparse_bias_init: float = 0.0
     decoder_lora_rank: int = 0        # > 0: LoRA adapters of this rank on the decoder's attention, trained (its weights stay as frozen)
     encoder_lora_rank: int = 0        # > 0: the same on the encoder (its states then change in training: no state cache)
+    lora_targets: tuple = ("q_proj", "v_proj")  # the linear layers that get LoRA adapters
+    # The last k encoder layers (and its final norm) learn, on trunk states cached once (needs freeze_encoder: the trunk
+    # below them is frozen); with encoder_lora_rank > 0 only their adapters learn (03b_encoder)
+    encoder_train_layers: int = 0
+    memory_tokens: int = 0            # learned vectors after the step's eos whose states the code reads (0: the eos state)
     freeze_prior_encoder: bool = True # phase 2: freeze the context encoder of the prior (only its two MLPs learn)
     noise_std: float = 0.01           # Gaussian noise added to z_hat in training
     step_dropout: float = 0.1         # fraction of step tokens hidden from the decoder's attention in training
@@ -61,9 +66,19 @@ class SSAEConfig:
         for f in ("decoder_lora_rank", "encoder_lora_rank"):
             if getattr(self, f) < 0: raise ValueError(f"SSAEConfig.{f} must be >= 0, got {getattr(self, f)}")
         if not 0 <= self.step_dropout < 1: raise ValueError(f"SSAEConfig.step_dropout must be in [0, 1), got {self.step_dropout}")
+        for f in ("encoder_train_layers", "memory_tokens"):
+            if getattr(self, f) < 0: raise ValueError(f"SSAEConfig.{f} must be >= 0, got {getattr(self, f)}")
+        if self.encoder_train_layers and not self.freeze_encoder:
+            raise ValueError("SSAEConfig.encoder_train_layers needs freeze_encoder=True: the layers below the learning ones stay frozen")
+        self.lora_targets = tuple(self.lora_targets)   # a list after a JSON round trip
 
     @property
     def width(self) -> int: return self.hidden_size * self.expansion
+
+    @property
+    def state_size(self) -> int:
+        "Size of the encoder state the dictionary reads: one hidden state, or one per memory token, concatenated."
+        return self.hidden_size * max(1, self.memory_tokens)
 
 # %% ../nbs/00_core.ipynb #4c0e17b9
 @dataclass(frozen=True)
@@ -97,6 +112,12 @@ class TrainConfig:
     sparse_lr_scale: float = 1.0        # learning rate of the dictionary (sparse layer), relative to `lr`
     null_lr_scale: float = 1.0          # learning rate of the constant-prefix baseline, relative to `lr`
     resample_every: int = 0             # > 0: every this many updates, re-initialise dictionary units silent since the last check
+    # Train the constant-prefix baseline beside the SSAE (phase 1). Off, an update decodes each step once instead of twice;
+    # the cut is read against the baseline fitted alone to a plateau either way (05)
+    joint_baseline: bool = True
+    # Batches of whole problems (seeded problem order) instead of length buckets: the steps of one problem share its context,
+    # which the frozen decoder then reads once per problem (`SSAE.shared_context_nll`)
+    problem_batches: bool = False
 
     def __post_init__(self):
         for f in ("updates", "batch_size", "grad_accum", "eval_every", "ckpt_every", "sparsity_every"):

@@ -5,6 +5,8 @@
 # %% ../nbs/04_ssae.ipynb #65231eb8
 from __future__ import annotations
 import dataclasses, hashlib, math
+
+import numpy as np
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,15 +19,16 @@ from transformers import DynamicCache
 
 from .core import (CorruptFile, Preset, SSAEConfig, atomic_path, autocast, cached_shards, fingerprint, get_preset, load_json,
                        project_root, read_safetensors, run_dir, save_json)
+from .encoder import append_memory, encode_trunk_split, run_layers, trunk_rows
 from .generation import blank_token_mask, first_line, greedy_decode, stop_token_mask
 from .models import load_lm, model_revision
 from .segment import SEP_TOKEN, StepBatch, StepSplit, bucket_batches, left_pad
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'STATES_VERSION', 'insert_prefix', 'SSAE', 'SSAEOutput', 'latent_prompt',
-           'generate_from_latent', 'reconstruct', 'ContextPrior', 'trainable_state', 'save_ssae', 'load_ssae',
-           'encode_split', 'state_cache_dir', 'trained_weights_hash', 'trained_encoder_hash', 'shipped_checkpoint',
-           'default_checkpoint', 'require_checkpoint']
+__all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'STATES_VERSION', 'insert_prefix', 'SSAE', 'context_owners', 'problem_batches',
+           'SSAEOutput', 'latent_prompt', 'generate_from_latent', 'reconstruct', 'ContextPrior', 'trainable_state',
+           'save_ssae', 'load_ssae', 'encode_split', 'state_cache_dir', 'trained_weights_hash', 'trained_encoder_hash',
+           'trunk_cache_dir', 'shipped_checkpoint', 'default_checkpoint', 'require_checkpoint']
 
 # %% ../nbs/04_ssae.ipynb #d6870581
 def insert_prefix(token_embeds: torch.Tensor, prefix: torch.Tensor, at: torch.Tensor):
@@ -55,11 +58,13 @@ def _truncate_layers(base: nn.Module, n_layers: int | None) -> nn.Module:
 def _freeze(module: nn.Module, frozen: bool) -> None:
     for p in module.parameters(): p.requires_grad_(not frozen)
 
-def _add_lora(lm: nn.Module, rank: int, seed: int) -> None:
-    "LoRA adapters (peft) on the attention queries and values of `lm`, in place; zero-initialised B, so `lm` is unchanged at first."
+def _add_lora(lm: nn.Module, rank: int, seed: int, targets: tuple, layers: list[int] | None = None) -> None:
+    """LoRA adapters (peft) on the linear layers `targets` of `lm` (of its transformer layers `layers` only, if given), in
+    place; zero-initialised B, so `lm` is unchanged at first."""
     from peft import LoraConfig, inject_adapter_in_model
     torch.manual_seed(seed)   # the A matrices' init
-    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=["q_proj", "v_proj"]), lm)
+    where = dict(layers_to_transform=layers, layers_pattern="layers") if layers is not None else {}
+    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=list(targets), **where), lm)
 
 # %% ../nbs/04_ssae.ipynb #ef9254d7
 def _row_nll(lm: nn.Module, hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,17 +96,24 @@ class SSAE(nn.Module):
         self.encoder = _truncate_layers(encoder_lm.base_model, config.encoder_layer)
         self.decoder = decoder_lm
         _freeze(self.encoder, config.freeze_encoder); _freeze(self.decoder, config.freeze_decoder)
-        for lm, rank in ((self.encoder, config.encoder_lora_rank), (self.decoder, config.decoder_lora_rank)):
-            if rank: _add_lora(lm, rank, config.seed)
+        n, k = len(self.encoder.layers), config.encoder_train_layers
+        if k > n: raise ValueError(f"SSAEConfig.encoder_train_layers = {k} but the encoder reads {n} layers")
+        if k and not config.encoder_lora_rank:   # the upper layers and the final norm learn every weight
+            for module in (*self.encoder.layers[n - k:], self.encoder.norm): _freeze(module, False)
+        upper = list(range(n - k, n)) if k else None
+        for lm, rank, layers in ((self.encoder, config.encoder_lora_rank, upper), (self.decoder, config.decoder_lora_rank, None)):
+            if rank: _add_lora(lm, rank, config.seed, config.lora_targets, layers)
         gen = torch.Generator().manual_seed(config.seed)
-        self.sparse = nn.Linear(d, m)
+        # Memory tokens enter the residual stream where the first learning layer reads it (03b_encoder).
+        self.memory = nn.Parameter(torch.zeros(config.memory_tokens, d)) if config.memory_tokens else None
+        self.sparse = nn.Linear(config.state_size, m)
         self.project = _mlp(m, m, P * d)
         # The context-only baseline: the same decoder with a learned constant prefix.
         self.null_prefix = nn.Parameter(torch.zeros(P, d))
         # Input standardisation of the encoder state (identity until `standardize_with` fits it). The frozen states
         # share a large common component; on raw states the L1 penalty and Adam drive every dictionary row along it
         # and most units die in the first updates (DESIGN section 3).
-        self.register_buffer("h_mean", torch.zeros(d)); self.register_buffer("h_scale", torch.ones(d))
+        self.register_buffer("h_mean", torch.zeros(config.state_size)); self.register_buffer("h_scale", torch.ones(config.state_size))
         self._init_new_layers(gen)
 
     @torch.no_grad()
@@ -117,6 +129,9 @@ class SSAE(nn.Module):
         self.project[2].weight.mul_(0.1)
         self.project[2].bias.copy_(mean_embed.repeat(self.config.n_prefix))
         self.null_prefix.copy_(mean_embed.expand_as(self.null_prefix))
+        if self.memory is not None:   # the average token, each a little apart
+            noise = torch.randn(self.memory.shape, generator=gen) * self.decoder.get_input_embeddings().weight.std()
+            self.memory.copy_(mean_embed + 0.1 * noise)
 
     @classmethod
     def from_base(cls, config: SSAEConfig, device="cpu") -> SSAE:
@@ -130,11 +145,31 @@ class SSAE(nn.Module):
     @property
     def device(self) -> torch.device: return self.null_prefix.device
 
-    def encoder_states(self, batch: StepBatch) -> torch.Tensor:
-        "h: the encoder state at each row's last real token (eos), [B, d]."
-        out = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-        rows = torch.arange(len(batch.last_index), device=batch.last_index.device)
-        return out.last_hidden_state[rows, batch.last_index]
+    @property
+    def trunk_layers(self) -> int:
+        "How many encoder layers form the frozen trunk whose token states can be cached (0: none, the old single pass)."
+        return len(self.encoder.layers) - self.config.encoder_train_layers if self.config.encoder_train_layers else 0
+
+    def trunk_states(self, batch: StepBatch) -> torch.Tensor:
+        "The residual stream where the first learning layer reads it, [B, T, d]: the embeddings, or the frozen trunk's output."
+        hidden = self.encoder.get_input_embeddings()(batch.input_ids)
+        if not self.trunk_layers: return hidden
+        with torch.no_grad(): return run_layers(self.encoder, hidden, batch.attention_mask, 0, self.trunk_layers, norm=False)
+
+    def encoder_hidden(self, batch: StepBatch, trunk: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's final states [B, T', d] (memory tokens appended when there are some) and the positions the code reads,
+        [B, 1] (the eos) or [B, M] (the memory tokens). `trunk`: the cached `trunk_states` of the batch."""
+        c = self.config
+        if not (c.encoder_train_layers or c.memory_tokens):   # one call of the model, as the frozen encoder's state cache was made
+            return self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state, batch.last_index[:, None]
+        hidden, mask, read = self.trunk_states(batch) if trunk is None else trunk, batch.attention_mask, batch.last_index[:, None]
+        if self.memory is not None: hidden, mask, read = append_memory(hidden, mask, batch.lengths, self.memory)
+        return run_layers(self.encoder, hidden, mask, self.trunk_layers, len(self.encoder.layers), norm=True), read
+
+    def encoder_states(self, batch: StepBatch, trunk: torch.Tensor | None = None) -> torch.Tensor:
+        "h: what the dictionary reads, [B, state_size]: the state at each row's eos, or at its memory tokens concatenated."
+        hidden, read = self.encoder_hidden(batch, trunk)
+        return hidden.gather(1, read[..., None].expand(-1, -1, hidden.shape[-1])).flatten(1)
 
     def prefix(self, z_hat: torch.Tensor) -> torch.Tensor:
         "The soft prompt for a code, [B, n_prefix, d]."
@@ -216,7 +251,12 @@ def decoder_trains(self: SSAE) -> bool:
 @patch(as_prop=True)
 def encoder_trains(self: SSAE) -> bool:
     "Whether any encoder weight learns (unfrozen, or LoRA adapters): its states are then this model's own, not the base model's."
-    return any(p.requires_grad for p in self.encoder.parameters())
+    return any(p.requires_grad for p in self.encoder_parameters())
+
+@patch
+def encoder_parameters(self: SSAE) -> list[nn.Parameter]:
+    "The encoder's weights and its memory tokens: everything the code's states depend on."
+    return [*self.encoder.parameters(), *([self.memory] if self.memory is not None else [])]
 
 @patch(as_prop=True)
 def shares_context(self: SSAE) -> bool:
@@ -225,43 +265,67 @@ def shares_context(self: SSAE) -> bool:
 
 
 # %% ../nbs/04_ssae.ipynb #080bc1cf
+def context_owners(ids: torch.Tensor, sep: torch.Tensor) -> torch.Tensor:
+    """For each row of a batch, the row whose context (the tokens before its `<sep>`) begins with this row's context and is
+    the longest such, itself if no other: an earlier step of a problem reads its context from a later step's pass. [B]"""
+    ctx = [ids[i, :sep[i]].tolist() for i in range(len(ids))]
+    owner = []
+    for c in ctx:
+        longer = [j for j, o in enumerate(ctx) if len(o) >= len(c) and o[:len(c)] == c]
+        owner.append(max(longer, key=lambda j: (len(ctx[j]), -j)))
+    return torch.tensor(owner, device=ids.device)
+
+def problem_batches(problem_ids: list[str], batch_size: int, seed: int) -> list[list[int]]:
+    """Batches of the steps of whole problems, in a seeded order of problems (a problem's steps may end one batch and start
+    the next): the steps of a problem then share one context pass in `shared_context_nll`."""
+    steps: dict[str, list[int]] = {}
+    for i, pid in enumerate(problem_ids): steps.setdefault(pid, []).append(i)
+    order = [steps[pid] for pid in np.random.default_rng(seed).permutation(sorted(steps))]
+    flat = [i for rows in order for i in rows]
+    return [flat[i:i + batch_size] for i in range(0, len(flat), batch_size)]
+
 @patch
 def shared_context_nll(self: SSAE, prefixes: list[torch.Tensor], batch: StepBatch, dropped: torch.Tensor | None = None):
-    """`decoder_nll` for several prefixes at once when `shares_context`: the context and `<sep>` go through
-    the frozen decoder once, without gradients, and every prefix continues from their cached keys and values,
-    so only the prefix and the step tokens are processed (and backpropagated) per prefix."""
+    """`decoder_nll` for several prefixes at once when `shares_context`. The contexts go through the frozen decoder without
+    gradients, once per problem (`context_owners`: the rows of one problem read the keys and values of its longest
+    context), and every prefix continues from them with `<sep>`, itself and the step: only these are processed (and
+    backpropagated) per prefix."""
     ids, sep, lengths = batch.input_ids, batch.sep_index, batch.lengths
     base, embed = self.decoder.base_model, self.decoder.get_input_embeddings()
     B, T = ids.shape
-    P, Lc, Ls = self.config.n_prefix, int(sep.max()) + 1, int((lengths - sep - 1).max())
-    ctx_mask = (torch.arange(Lc, device=ids.device)[None] <= sep[:, None]).long()
+    P, Ls = self.config.n_prefix, int((lengths - sep - 1).max())
+    owner = context_owners(ids, sep)
+    heads = owner.unique()   # sorted: the rows whose contexts are run
+    Lc = int(sep[heads].max())
+    cols = torch.arange(Lc, device=ids.device)
     with torch.no_grad():
         cache = DynamicCache(config=self.decoder.config)
-        base(input_ids=ids[:, :Lc], attention_mask=ctx_mask, position_ids=torch.arange(Lc, device=ids.device).expand(B, -1),
+        base(input_ids=ids[heads, :Lc], attention_mask=(cols[None] < sep[heads, None]).long(), position_ids=cols.expand(len(heads), -1),
              past_key_values=cache, use_cache=True)
+    cache.batch_select_indices(torch.searchsorted(heads, owner))   # each row reads its owner's keys and values ...
+    ctx_mask = (cols[None] < sep[:, None]).long()                  # ... up to where its own context ends
     # Each row's step tokens (and eos), left-aligned: they follow its own <sep>, whatever the padding before.
     k = torch.arange(Ls, device=ids.device)[None]
     valid = k < (lengths - sep - 1)[:, None]
     src = (sep[:, None] + 1 + k).clamp(max=T - 1)
     step_ids = ids.gather(1, src)
     keep = valid if dropped is None else valid & ~dropped.gather(1, src)
-    attn = torch.cat([ctx_mask, torch.ones(B, P, dtype=ctx_mask.dtype, device=ids.device), keep.long()], 1)
-    positions = sep[:, None] + 1 + torch.arange(P + Ls, device=ids.device)[None]
-    # The last prefix vector predicts the first step token, each step token the next one.
-    labels = torch.full((B, P + Ls), -100, dtype=ids.dtype, device=ids.device)
-    labels[:, P - 1:P - 1 + Ls] = torch.where(valid, step_ids, -100)
+    attn = torch.cat([ctx_mask, torch.ones(B, 1 + P, dtype=ctx_mask.dtype, device=ids.device), keep.long()], 1)
+    positions = sep[:, None] + torch.arange(1 + P + Ls, device=ids.device)[None]
+    # After <sep>, the last prefix vector predicts the first step token, each step token the next one.
+    labels = torch.full((B, 1 + P + Ls), -100, dtype=ids.dtype, device=ids.device)
+    labels[:, P:P + Ls] = torch.where(valid, step_ids, -100)
     # All prefixes go through the decoder in one pass (row b * n + i: prefix i of row b): small
     # matrices, so one pass of n * B rows costs far less than n passes of B rows on a CPU.
     n = len(prefixes)
     cache.batch_repeat_interleave(n)
     rep = lambda t: t.repeat_interleave(n, dim=0)
-    step_embeds = embed(step_ids)
+    sep_embeds, step_embeds = embed(ids.gather(1, sep[:, None])), embed(step_ids)
     stacked = torch.stack([p.to(step_embeds.dtype) for p in prefixes], 1).flatten(0, 1)
-    hidden = base(inputs_embeds=torch.cat([stacked, rep(step_embeds)], 1), attention_mask=rep(attn),
+    hidden = base(inputs_embeds=torch.cat([rep(sep_embeds), stacked, rep(step_embeds)], 1), attention_mask=rep(attn),
                   position_ids=rep(positions), past_key_values=cache, use_cache=True).last_hidden_state
     nll, count = _row_nll(self.decoder, hidden, rep(labels))
     return [(nll.view(B, n)[:, i], count.view(B, n)[:, i]) for i in range(n)]
-
 
 # %% ../nbs/04_ssae.ipynb #edfedb22
 class SSAEOutput(NamedTuple):
@@ -274,9 +338,10 @@ class SSAEOutput(NamedTuple):
     null_nll: torch.Tensor | None = None
 
 @patch
-def forward(self: SSAE, batch: StepBatch, h: torch.Tensor | None = None, with_null: bool = True) -> SSAEOutput:
-    "Phase-1 pass. `h` may be given (cached encoder states, frozen encoder)."
-    if h is None: h = self.encoder_states(batch)
+def forward(self: SSAE, batch: StepBatch, h: torch.Tensor | None = None, with_null: bool = True,
+            trunk: torch.Tensor | None = None) -> SSAEOutput:
+    "Phase-1 pass. `h` may be given (cached encoder states, frozen encoder), or `trunk` (cached trunk states, 03b_encoder)."
+    if h is None: h = self.encoder_states(batch, trunk)
     z_hat = self.sparse_code(h)
     noisy = z_hat + self.config.noise_std * torch.randn_like(z_hat) if self.training and self.config.noise_std else z_hat
     dropped = self.step_dropout_mask(batch) if self.training and self.config.step_dropout else None
@@ -418,21 +483,27 @@ def load_ssae(folder: Path | str, device="cpu") -> tuple[SSAE, ContextPrior | No
 
 # %% ../nbs/04_ssae.ipynb #38b16b6c
 @torch.no_grad()
-def encode_split(encoder: torch.nn.Module, split: StepSplit, cache: Path, batch_size: int = 16,
+def encode_split(model: SSAE, split: StepSplit, cache: Path, batch_size: int = 16,
                  shard_size: int = 1024, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
-    "`h_step` and `h_ctx` [N, d] for every step of `split`, from (or into) the shard cache folder `cache`."
-    encoder.eval()
+    """`h_step` [N, state_size] (what the dictionary reads) and `h_ctx` [N, d] (the state at `<sep>`) for every step of
+    `split` under `model`'s encoder, from (or into) the shard cache folder `cache`."""
+    # TODO(integration): callers still passing `model.encoder` (an HF module) get the single-pass states
+    states_of = model.encoder_hidden if isinstance(model, SSAE) else (
+        lambda b: (model(input_ids=b.input_ids, attention_mask=b.attention_mask).last_hidden_state, b.last_index[:, None]))
+    was_training = model.training
+    model.eval()
     def encode(idx: list[int]) -> dict[str, torch.Tensor]:
-        states = {k: torch.empty(len(idx), encoder.config.hidden_size) for k in ("h_step", "h_ctx")}
+        states = {}
         for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
             batch = split.steps.batch([idx[i] for i in b], device)
-            with autocast(device, dtype):
-                hidden = encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+            with autocast(device, dtype): hidden, read = states_of(batch)
             rows = torch.arange(len(b), device=hidden.device)
-            states["h_step"][b] = hidden[rows, batch.last_index].float().cpu()
-            states["h_ctx"][b] = hidden[rows, batch.sep_index].float().cpu()
+            for key, h in (("h_step", hidden.gather(1, read[..., None].expand(-1, -1, hidden.shape[-1])).flatten(1)),
+                           ("h_ctx", hidden[rows, batch.sep_index])):
+                states.setdefault(key, torch.empty(len(idx), h.shape[-1]))[b] = h.float().cpu()
         return states
     parts = cached_shards(cache, len(split), shard_size, encode, desc=f"encode {split.name}")
+    model.train(was_training)
     return {k: torch.cat([p[k] for p in parts]) for k in ("h_step", "h_ctx")}
 
 STATES_VERSION = 1   # part of the state cache key: bump it when encode_split's output changes
@@ -443,7 +514,9 @@ def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.
     when the encoder learned, its weights."""
     key = fingerprint(model_revision(model.config.base_model, model.config.seed), model.config.encoder_layer, STATES_VERSION,
                        split.steps.max_context_tokens, split.steps.max_step_tokens, split.problem_ids, str(dtype),
-                       *([trained_encoder_hash(model)] if model.encoder_trains else []))   # frozen encoders keep their old keys
+                       *([trained_encoder_hash(model)] if model.encoder_trains else []),   # frozen encoders keep their old keys
+                       *([model.config.encoder_train_layers, model.config.memory_tokens]
+                         if model.config.encoder_train_layers or model.config.memory_tokens else []))
     return run_dir(preset, "cache", f"states-{split.name}-{key}")
 
 def trained_weights_hash(module: torch.nn.Module) -> str:
@@ -454,8 +527,18 @@ def trained_weights_hash(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 def trained_encoder_hash(model: SSAE) -> str:
-    "`trained_weights_hash` of the encoder: a trained encoder's states are its own."
-    return trained_weights_hash(model.encoder)
+    "`trained_weights_hash` of the encoder and its memory tokens: a trained encoder's states are its own."
+    h = trained_weights_hash(model.encoder)
+    return h if model.memory is None else hashlib.sha256((h + trained_weights_hash(nn.ParameterList([model.memory]))).encode()).hexdigest()
+
+def trunk_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.dtype) -> Path:
+    """Where the trunk states of `split` live (03b_encoder): keyed like `state_cache_dir` on everything they depend on, the
+    trunk's depth included; never on trained weights, since the trunk learns nothing."""
+    if model.encoder_trains and any(p.requires_grad for l in model.encoder.layers[:model.trunk_layers] for p in l.parameters()):
+        raise ValueError("the encoder's trunk learns: its states cannot be cached")
+    key = fingerprint(model_revision(model.config.base_model, model.config.seed), "trunk", model.trunk_layers, STATES_VERSION,
+                       split.steps.max_context_tokens, split.steps.max_step_tokens, split.problem_ids, str(dtype))
+    return run_dir(preset, "cache", f"trunk-{split.name}-{key}")
 
 # %% ../nbs/04_ssae.ipynb #6a2898f9
 def shipped_checkpoint(preset: str | Preset) -> Path:
