@@ -327,7 +327,7 @@ class Preset:
         device = pick_device(self.device)
         return device, pick_dtype(device, self.dtype)
 
-PRESET_NAMES = ("tiny", "cpu", "paper")
+PRESET_NAMES = ("tiny", "cpu", "paper", "paper-tiny")
 
 # %% ../nbs/00_core.ipynb #c81f21a9
 PRESETS = {
@@ -382,6 +382,15 @@ PRESETS = {
                     token_sae=TokenSAEConfig(updates=2_500), swap=SwapConfig(pairs=1000, calibration=200),
                     # the paper's 500 / 300 / 180 questions (here seeded subsets of our files, not its exact splits)
                     voting=VotingConfig(sizes=(("gsm8k", 500), ("svamp", 300), ("multiarith", 180)), train_questions=1000)),
+    # Every switch of "paper" (prefix at the start, ReLU with the adaptive L1 weight, encoder and decoder fully trained, the
+    # prior's encoder trained, 8 accumulated passes per update) on the tiny model: the paper's code paths, run in CI.
+    "paper-tiny": Preset("paper-tiny", base_model="tiny", train_problems=8, eval_problems=4, max_context_tokens=96, max_step_tokens=32,
+                         val_fraction=0.25, ssae=SSAEConfig(prefix_at="start", freeze_prior_encoder=False),
+                         phase1=TrainConfig(updates=4, lr=1e-3, min_lr=1e-4, warmup=1, batch_size=2, grad_accum=8, eval_every=2,
+                                            ckpt_every=2, sparsity_every=2),
+                         phase2=TrainConfig(updates=2, lr=1e-3, min_lr=1e-4, warmup=1, batch_size=2, grad_accum=8, eval_every=2,
+                                            ckpt_every=2),
+                         baseline=BaselineConfig(batch_size=4, eval_every=2, max_updates=4)),
 }
 
 def get_preset(name: str | Preset, **overrides) -> Preset:
