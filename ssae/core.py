@@ -28,7 +28,7 @@ ACTIVATIONS = ("relu", "topk")
 
 @dataclass
 class SSAEConfig:
-    "Architecture of an SSAE (DESIGN section 1); saved beside its weights."
+    "Architecture of an SSAE (the method: 04_ssae); saved beside its weights."
     base_model: str = "smollm2-135m"  # `load_lm` name of the encoder and decoder LM
     expansion: int = 1                # dictionary width = hidden size * expansion (the paper's "sparsity factor")
     n_prefix: int = 1                 # soft-prompt vectors the latent is projected to
@@ -345,13 +345,10 @@ PRESETS = {
                    swap=SwapConfig(pairs=6, calibration=3, batch_size=4, judge_batch=4, bootstrap=200),
                    voting=VotingConfig(sampling=Sampling(k=4, max_new_tokens=8, prompt="chat", questions_per_call=2), questions=2,
                                        train_questions=2, train_k=4, ks=(1, 2, 4), bootstrap=200)),
-    # The embedded SmolLM2-135M on 2 CPU cores: frozen LMs with cached encoder states (DESIGN section 3). The input is
-    # standardised (on raw states 95% of the dictionary died in the first updates). TopK codes: with ReLU and the L1
-    # penalty even the largest weight left L0 above 200 at ||z_hat||_1 4.5 (`figures/ssae_ablation_cpu.md`), and later
-    # chapters read "active" as z_hat > 0. Units silent for 50 updates restart; the constant-prefix baseline beside it learns
-    # 5x faster than the rest, and the reported cut is against that prefix refitted alone to a plateau (`baseline`, 05).
-    # 2,000 updates (2.4 passes over the training steps): at 400 the step-specific information was still rising
-    # (`figures/ssae_ablation_cpu.md`).
+    # The embedded SmolLM2-135M on 2 CPU cores: frozen LMs with cached encoder states. The input is standardised (on raw
+    # states most of the dictionary died in the first updates), the codes are TopK (the ReLU + L1 rows of the ablation
+    # table stay far denser), units silent for 50 updates restart, and the cut is read against the constant prefix fitted
+    # alone to a plateau (`baseline`, 05). Every choice is a row of `figures/ssae_ablation_cpu.md`.
     "cpu": Preset("cpu", base_model="smollm2-135m", train_problems=2000, eval_problems=200, max_context_tokens=192, max_step_tokens=64,
                   ssae=SSAEConfig(n_prefix=4, prefix_at="after_sep", freeze_encoder=True, freeze_decoder=True, standardize=True,
                                   activation="topk", topk=16),
@@ -370,7 +367,7 @@ PRESETS = {
                   # k = 16 as the paper; 8 questions per benchmark and 8 x 8 training samples fit 25 minutes
                   voting=VotingConfig(sampling=Sampling(k=16, prompt="chat", questions_per_call=2), questions=8, train_questions=8,
                                       train_k=8)),
-    # The paper's settings (DESIGN section 1) for a CUDA machine.
+    # The paper's settings (Yang et al., ICML 2026: both LMs fully trained, lr 1e-6 -> 1e-7, 16 x 8 steps per update) for CUDA.
     "paper": Preset("paper", base_model="Qwen/Qwen2.5-0.5B", train_problems=None, eval_problems=None, max_context_tokens=192,
                     max_step_tokens=64, val_fraction=0.02,
                     ssae=SSAEConfig(prefix_at="start", freeze_prior_encoder=False),

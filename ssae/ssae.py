@@ -112,7 +112,7 @@ class SSAE(nn.Module):
         self.null_prefix = nn.Parameter(torch.zeros(P, d))
         # Input standardisation of the encoder state (identity until `standardize_with` fits it). The frozen states
         # share a large common component; on raw states the L1 penalty and Adam drive every dictionary row along it
-        # and most units die in the first updates (DESIGN section 3).
+        # and most units die in the first updates (the `raw` row of 05's ablations).
         self.register_buffer("h_mean", torch.zeros(config.state_size)); self.register_buffer("h_scale", torch.ones(config.state_size))
         self._init_new_layers(gen)
 
