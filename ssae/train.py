@@ -18,8 +18,9 @@ from .core import (BaselineConfig, Preset, SSAEConfig, TrainConfig, atomic_path,
 from .data import answers_equal, last_number
 from .models import load_tokenizer, model_revision
 from .segment import StepSplit, bucket_batches, eval_indices, gsm8k_splits
-from .ssae import (SSAE, ContextPrior, encode_split, load_ssae, reconstruct, save_ssae, shipped_checkpoint, state_cache_dir,
-                       trainable_state, trained_weights_hash)
+from .encoder import encode_trunk_split, trunk_rows
+from .ssae import (SSAE, ContextPrior, encode_split, load_ssae, problem_batches, reconstruct, save_ssae, shipped_checkpoint,
+                       state_cache_dir, trainable_state, trained_weights_hash, trunk_cache_dir)
 
 # %% auto #0
 __all__ = ['POOLINGS', 'BASELINE_VERSION', 'METRIC_KEYS', 'PRIOR_KEYS', 'SSAE_BAR', 'FILLED_IN', 'DATA_FIELDS', 'ABLATION_SET',
@@ -109,8 +110,9 @@ def _rows(states: dict | None, split: str, key: str, idx, device):
 class Phase1:
     "SSAE training: step NLL + constant-prefix baseline NLL + adaptive weight * ||z_hat||_1 and its spring (ReLU codes only)."
     name = "phase1"
-    def __init__(self, model: SSAE, cfg: TrainConfig, states: dict | None = None):
+    def __init__(self, model: SSAE, cfg: TrainConfig, states: dict | None = None, trunks: dict | None = None):
         self.module, self.cfg, self.states = model, cfg, states   # states: split name -> cached h_step/h_ctx
+        self.trunks = trunks                                      # or split name -> cached trunk states (03b_encoder)
         self.controller = SparsityController(cfg)
         self.fired = torch.zeros(model.config.width, dtype=torch.bool)   # units active since the last resampling check
         self.recent_h: torch.Tensor | None = None                        # the last batch's states: where dead units restart
@@ -125,11 +127,13 @@ class Phase1:
 
     def loss(self, wrapped, split: StepSplit, idx: list[int], device) -> tuple[torch.Tensor, dict]:
         batch = split.steps.batch(idx, device)
-        out = wrapped(batch, h=_rows(self.states, split.name, "h_step", idx, device))
+        trunk = trunk_rows(self.trunks[split.name], idx, device) if self.trunks is not None else None
+        out = wrapped(batch, h=_rows(self.states, split.name, "h_step", idx, device), trunk=trunk, with_null=self.cfg.joint_baseline)
         self.fired |= (out.z_hat > 0).any(0).cpu()
         self.recent_h = out.h.float()
         n_tokens = out.n_tokens.sum()
-        nll, null, l1 = out.nll.sum() / n_tokens, out.null_nll.sum() / n_tokens, out.l1.mean()
+        nll, l1 = out.nll.sum() / n_tokens, out.l1.mean()
+        null = out.null_nll.sum() / n_tokens if out.null_nll is not None else torch.zeros((), device=nll.device)
         # TopK fixes the sparsity itself; the penalty would only shrink the kept values toward one dimension.
         penalty = 0.0
         if self.module.config.activation == "relu":
@@ -207,12 +211,15 @@ def frozen_codes(model: SSAE, split: StepSplit, states: dict | None, batch_size:
     return _through_encoder(model, split, rows, batch_size, device, dtype, model.config.width, model.sparse_code)
 
 @torch.no_grad()
-def _through_encoder(model: SSAE, split: StepSplit, rows: list[int], batch_size: int, device, dtype, width: int, then) -> torch.Tensor:
-    "`then(h)` [len(rows), width] for the encoder states h of the steps `rows` (length-bucketed batches, in `rows` order)."
+def _through_encoder(model: SSAE, split: StepSplit, rows: list[int], batch_size: int, device, dtype, width: int, then,
+                     trunks: dict | None = None) -> torch.Tensor:
+    """`then(h)` [len(rows), width] for the encoder states h of the steps `rows` (length-bucketed batches, in `rows` order),
+    from the cached trunk states when `trunks` holds the split's."""
     out = torch.empty(len(rows), width)
     for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
-        batch = split.steps.batch([rows[i] for i in b], device)
-        with autocast(device, dtype): out[b] = then(model.encoder_states(batch)).float().cpu()
+        batch, picked = split.steps.batch([rows[i] for i in b], device), [rows[i] for i in b]
+        trunk = trunk_rows(trunks[split.name], picked, device) if trunks and split.name in trunks else None
+        with autocast(device, dtype): out[b] = then(model.encoder_states(batch, trunk)).float().cpu()
     return out
 
 @torch.no_grad()
@@ -241,7 +248,7 @@ def evaluate_ssae(model: SSAE, split: StepSplit, states: dict | None, batch_size
                 **code_usage(codes), n_eval_steps=int(steps))
 
 # %% ../nbs/05_train.ipynb #6f94888c
-BASELINE_VERSION = 1   # bump when the fit changes, so cached baselines are refitted
+BASELINE_VERSION = 2   # bump when the fit changes, so cached baselines are refitted (2: the shared-context path, the prefix kept)
 
 @torch.no_grad()
 def context_only_nll(model: SSAE, split: StepSplit, batch_size: int, device, dtype, limit: int | None = None) -> dict:
@@ -249,7 +256,7 @@ def context_only_nll(model: SSAE, split: StepSplit, batch_size: int, device, dty
     idx = eval_indices(len(split), limit)
     total = tokens = 0.0
     for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
-        with autocast(device, dtype): nll, n = model.null_nll(split.steps.batch([idx[i] for i in b], device))
+        with autocast(device, dtype): (nll, n), = model.prefix_nlls([], split.steps.batch([idx[i] for i in b], device))
         total += nll.sum().item(); tokens += n.sum().item()
     return dict(nll=total / tokens, tokens=int(tokens), steps=len(idx))
 
@@ -269,7 +276,7 @@ def fit_constant_prefix(model: SSAE, train_split: StepSplit, val_split: StepSpli
     bar = progress(total=cfg.max_updates, desc="constant prefix")
     while update < cfg.max_updates and stale < cfg.patience:
         for _ in range(min(cfg.eval_every, cfg.max_updates - update)):
-            with autocast(device, dtype): nll, n = model.null_nll(train_split.steps.batch(batches[update % len(batches)], device))
+            with autocast(device, dtype): (nll, n), = model.prefix_nlls([], train_split.steps.batch(batches[update % len(batches)], device))
             (nll.sum() / n.sum()).backward()
             opt.step(); opt.zero_grad(set_to_none=True)
             update += 1; bar.update()
@@ -297,8 +304,9 @@ def plateau_baseline(p: Preset, model: SSAE, splits: dict, device, dtype) -> dic
         start = model.null_prefix.detach().clone()
         out = fit_constant_prefix(model, splits["train"], splits["val"], p.baseline, device, dtype, p.phase1.eval_examples, p.seed)
         test = context_only_nll(model, splits["test"], p.baseline.batch_size, device, dtype)
+        fitted = model.null_prefix.detach().float().cpu().tolist()
         with torch.no_grad(): model.null_prefix.copy_(start)
-        return out | dict(nll_test=test["nll"], test_tokens=test["tokens"], test_steps=test["steps"])
+        return out | dict(nll_test=test["nll"], test_tokens=test["tokens"], test_steps=test["steps"], prefix=fitted)
     if _dist()[0] == 0: result = cached_json(path, fit)
     if _dist()[1] > 1: dist.barrier()
     return result if _dist()[0] == 0 else load_json(path)
@@ -400,7 +408,9 @@ def _mean_over_ranks(stats: dict) -> dict:
     return dict(zip(stats, t.tolist()))
 
 def _epoch_batches(split: StepSplit, cfg: TrainConfig, epoch: int, rank: int, world: int) -> list[list[int]]:
-    batches = bucket_batches(split.steps.lengths, cfg.batch_size, seed=cfg.seed * 100_003 + epoch)
+    seed = cfg.seed * 100_003 + epoch
+    batches = (problem_batches(split.problem_ids, cfg.batch_size, seed) if cfg.problem_batches
+               else bucket_batches(split.steps.lengths, cfg.batch_size, seed=seed))
     usable = len(batches) // world * world   # equal counts, so no rank waits for a missing batch
     return batches[:usable][rank::world]
 
@@ -477,21 +487,29 @@ def _cached_states(preset: Preset, model: SSAE, splits: dict, device, dtype) -> 
     "Encoder states of every split, computed once on rank 0 and read by all (only when nothing in the encoder learns)."
     if model.encoder_trains: return None
     rank, world = _dist()
-    encode = lambda: {n: encode_split(model.encoder, s, state_cache_dir(preset, model, s, dtype), device=device, dtype=dtype)
+    encode = lambda: {n: encode_split(model, s, state_cache_dir(preset, model, s, dtype), device=device, dtype=dtype)
                       for n, s in splits.items()}
     states = encode() if rank == 0 else None
     if world > 1: dist.barrier()
     return states if states is not None else encode()   # the other ranks read what rank 0 wrote
 
+def _cached_trunks(preset: Preset, model: SSAE, splits: dict, device, dtype) -> dict | None:
+    "The frozen trunk's token states of every split (03b_encoder), computed once on rank 0 and read by all (only with a trunk)."
+    if not (model.trunk_layers and model.encoder_trains): return None
+    encode = lambda: {n: encode_trunk_split(model.trunk_states, s, trunk_cache_dir(preset, model, s, dtype), device=device, dtype=dtype)
+                      for n, s in splits.items()}
+    trunks = encode() if _dist()[0] == 0 else None
+    if _dist()[1] > 1: dist.barrier()
+    return trunks if trunks is not None else encode()
 
 # %% ../nbs/05_train.ipynb #12bad13c
 @torch.no_grad()
 def training_states(model: SSAE, split: StepSplit, states: dict | None, batch_size: int, device, dtype,
-                    limit: int = 4096) -> torch.Tensor:
-    "Encoder states [n, d] of (a seeded subset of at most `limit`) training steps: what the input standardisation is fitted on."
+                    limit: int = 4096, trunks: dict | None = None) -> torch.Tensor:
+    "Encoder states [n, state_size] of (a seeded subset of at most `limit`) training steps: what the input standardisation is fitted on."
     rows = eval_indices(len(split), limit)
     if states is not None: return states[split.name]["h_step"][rows]
-    return _through_encoder(model, split, rows, batch_size, device, dtype, model.config.hidden_size, lambda h: h)
+    return _through_encoder(model, split, rows, batch_size, device, dtype, model.config.state_size, lambda h: h, trunks)
 
 def reconstruction_rate(model: SSAE, tokenizer, split: StepSplit, codes: torch.Tensor, batch_size: int, dtype) -> dict:
     """The share of `split`'s steps with a number whose greedy decoding from their own code `codes` [N, m] ends with the
@@ -537,9 +555,13 @@ def train_ssae(preset: str | Preset, out: Path | None = None, phases: tuple = (1
     tok = load_tokenizer(p.base_model)
     splits = gsm8k_splits(p, tok)
     model = SSAE.from_base(p.ssae_config(), device)
-    states = _cached_states(p, model, splits, device, dtype)
-    if model.config.standardize: model.standardize_with(training_states(model, splits["train"], states, p.phase1.batch_size, device, dtype))
-    clocks = train(Phase1(model, p.phase1, states), splits["train"], splits["val"], p.phase1, out / "phase1", device, dtype)["seconds"]
+    states, trunks = _cached_states(p, model, splits, device, dtype), _cached_trunks(p, model, splits, device, dtype)
+    if model.config.standardize:
+        model.standardize_with(training_states(model, splits["train"], states, p.phase1.batch_size, device, dtype, trunks=trunks))
+    if not p.phase1.joint_baseline:   # the baseline is fitted alone first, and the validation curves read the code against it
+        fitted = torch.tensor(plateau_baseline(p, model, splits, device, dtype)["prefix"])
+        with torch.no_grad(): model.null_prefix.copy_(fitted)   # no loss reaches it now: AdamW leaves it as fitted
+    clocks = train(Phase1(model, p.phase1, states, trunks), splits["train"], splits["val"], p.phase1, out / "phase1", device, dtype)["seconds"]
     metrics = {}
     if test:
         metrics = evaluate_ssae(model, splits["test"], states, p.phase1.batch_size, device, dtype)
