@@ -55,19 +55,28 @@ def embedded_model_dir() -> Path:
     return dest
 
 # %% ../nbs/03_models.ipynb #e8715353
+_TOKENS_BEFORE_SEP = "ssae_tokens_before_sep"   # tokenizer attribute: set when `<sep>` is new to that tokenizer
+
 def add_sep_token(tokenizer: PreTrainedTokenizerBase, *models: torch.nn.Module) -> int:
-    "Add `<sep>` to `tokenizer` (once) and give every model in `models` a matching mean-initialised row; returns its id."
-    tokenizer.add_special_tokens({"additional_special_tokens": [SEP_TOKEN]})
+    """Add `<sep>` to `tokenizer` (once) and give every model in `models` a `<sep>` row; returns its id. When `<sep>` is
+    new to the tokenizer (added by this call or an earlier one on the same tokenizer), the row is set to the mean embedding
+    of the tokenizer's other tokens, even if the matrix already has a row there (a vocabulary padded beyond the tokenizer);
+    a matrix smaller than the tokenizer grows to it, its new rows set to the same mean. Meant for freshly loaded models."""
+    if SEP_TOKEN not in tokenizer.get_vocab():
+        before = len(tokenizer)
+        tokenizer.add_special_tokens({"additional_special_tokens": [SEP_TOKEN]})
+        setattr(tokenizer, _TOKENS_BEFORE_SEP, before)
     sep_id = tokenizer.convert_tokens_to_ids(SEP_TOKEN)
+    before = getattr(tokenizer, _TOKENS_BEFORE_SEP, None)
     for model in models:
         old = model.get_input_embeddings().weight.shape[0]
-        if old > sep_id: continue
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        if old < len(tokenizer): model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        rows = sorted(set(range(old, len(tokenizer))) | ({sep_id} if before is not None else set()))
+        base = old if before is None else min(old, before)   # the rows the mean is taken over: real tokens only
+        emb, out = model.get_input_embeddings().weight, model.get_output_embeddings()
         with torch.no_grad():
-            emb = model.get_input_embeddings().weight
-            emb[old:] = emb[:old].mean(0)
-            out = model.get_output_embeddings()
-            if out is not None and out.weight.data_ptr() != emb.data_ptr(): out.weight[old:] = out.weight[:old].mean(0)
+            for w in [emb] + ([out.weight] if out is not None and out.weight.data_ptr() != emb.data_ptr() else []):
+                if rows: w[rows] = w[:base].mean(0)
     return sep_id
 
 # %% ../nbs/03_models.ipynb #9853b261
@@ -101,7 +110,7 @@ def load_lm(name: str = "smollm2-135m", device: str | torch.device = "cpu", seed
 def model_revision(name: str = "smollm2-135m", seed: int = 0) -> str:
     """What a cache key needs to tell two versions of model `name` apart: the embedded package's version and the
     converting `transformers` (it de-quantises the GGUF), the seed of a random tiny model, a Hub id as given."""
-    if name == "tiny": return f"tiny-seed{seed}"
+    if name == "tiny": return f"tiny-v2-seed{seed}"   # v2: its <sep> row is the mean embedding (a random row before)
     if name == "smollm2-135m":
         return f"{EMBEDDED_PACKAGE}=={importlib.metadata.version(EMBEDDED_PACKAGE.replace('_', '-'))};transformers=={transformers.__version__}"
     return name
