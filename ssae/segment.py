@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, re
 from dataclasses import dataclass
 from itertools import chain
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -308,6 +308,15 @@ class StepSplit:
         s = self.steps
         steps = dataclasses.replace(s, ctx_ids=[s.ctx_ids[i] for i in rows], step_ids=[s.step_ids[i] for i in rows])
         return StepSplit(name or self.name, steps, [self.problem_ids[i] for i in rows])
+
+    def batches(self, rows: Sequence[int] | None, batch_size: int, device=None) -> Iterator[tuple[list[int], StepBatch]]:
+        """The steps at `rows` (every step when None) in batches of similar length, shortest first, unshuffled
+        (`bucket_batches(..., shuffle=False)`): yields `(positions, batch)`, where `positions` index `rows` and `batch`
+        collates the steps `rows[positions]`, on `device` when given."""
+        rows = range(len(self)) if rows is None else rows
+        lengths = self.steps.lengths
+        for b in bucket_batches([lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
+            yield b, self.steps.batch([rows[i] for i in b], device)
 
 def split_problems(records: list, val_fraction: float, seed: int) -> tuple[list, list]:
     "(train, validation) problems: a seeded shuffle, the last `val_fraction` held out."
