@@ -23,8 +23,8 @@ from .segment import math_spans
 # %% auto #0
 __all__ = ['CRITERIA', 'JUDGE_SYSTEM_PROMPT', 'JudgeItem', 'Judgment', 'label_counts', 'Criterion', 'Judge', 'PartialBatchError',
            'NumericJudge', 'last_expression', 'MathJudge', 'judge_messages', 'reply_logprobs', 'model_fingerprint',
-           'LocalJudge', 'parse_verdict', 'APIJudge', 'judgment_key', 'JudgmentCacheError', 'JudgmentCache',
-           'JudgingReport', 'Judgments', 'cached_judge']
+           'LocalScorer', 'LocalJudge', 'parse_verdict', 'APIJudge', 'judgment_key', 'JudgmentCacheError',
+           'JudgmentCache', 'JudgingReport', 'Judgments', 'cached_judge']
 
 # %% ../nbs/06_judge.ipynb #bd71c45b
 @dataclass(frozen=True)
@@ -199,9 +199,10 @@ def model_fingerprint(model: torch.nn.Module, tokenizer) -> str:
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()[:16]
 
-class LocalJudge(_PromptJudge):
-    "A local causal LM judging by the log-probabilities of the two allowed replies."
-    scoring_version = "scoring-1"   # bump when a change to the scoring below alters verdicts
+class LocalScorer:
+    """Base of the judges that score fixed replies with a local causal LM (`LocalJudge` below, the swap chapter's
+    `LocalRater`): the model and tokenizer, the autocast dtype, and the judge's name and version, which follow from them."""
+    scoring_version: str   # the subclass's scoring revision: bump it when a change to its scoring alters verdicts
 
     def __init__(self, model_name: str = "smollm2-135m", device: str = "cpu", dtype: str = "auto", batch_size: int = 8):
         self.model, self.tokenizer = load_lm(model_name, device)
@@ -214,12 +215,20 @@ class LocalJudge(_PromptJudge):
         "Token ids of `word` as the assistant's reply (it follows the turn opening's newline, so no leading space)."
         return self.tokenizer.encode(word, add_special_tokens=False)
 
+    def score_replies(self, messages: Sequence[tuple[str, str]], replies: Sequence[Sequence[int]]) -> torch.Tensor:
+        "[N, R]: log p(reply | chat prompt) for each (system, user) pair of `messages` and each reply's ids, under the autocast dtype (fp32, CPU)."
+        prompts = [chat_prompt_ids(self.tokenizer, user, system) for system, user in messages]
+        with autocast(self.model.device, self.dtype):
+            return reply_logprobs(self.model, prompts, replies, self.tokenizer.pad_token_id).cpu()
+
+class LocalJudge(_PromptJudge, LocalScorer):
+    "A local causal LM judging by the log-probabilities of the two allowed replies."
+    scoring_version = "scoring-1"   # bump when a change to the scoring below alters verdicts
+
     def logprobs(self, items: Sequence[JudgeItem], criterion: Criterion) -> torch.Tensor:
         "[N, 2]: log p(positive reply), log p(negative reply) for each item."
-        prompts = [chat_prompt_ids(self.tokenizer, user, system) for system, user in (judge_messages(i, criterion) for i in items)]
-        pos, neg = self.reply_ids(criterion.positive), self.reply_ids(criterion.negative)
-        with autocast(self.model.device, self.dtype):
-            return reply_logprobs(self.model, prompts, [pos, neg], self.tokenizer.pad_token_id).cpu()
+        replies = [self.reply_ids(criterion.positive), self.reply_ids(criterion.negative)]
+        return self.score_replies([judge_messages(i, criterion) for i in items], replies)
 
     def _judge(self, items: list[JudgeItem], criterion: Criterion) -> list[Judgment]:
         out = []
