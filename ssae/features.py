@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from .core import (FeatureConfig, Preset, atomic_path, autocast, cached_shards, atomic_write_text, file_sha, fingerprint, get_preset,
+from .core import (FeatureConfig, Preset, atomic_path, autocast, cached_shards, atomic_write_text, file_sha, fingerprint,
                        load_json, read_safetensors, run_dir, save_json)
 from .data import load_benchmark
 from .generation import blank_token_mask, first_line, greedy_decode, stop_token_mask
@@ -23,9 +23,10 @@ from .ssae import SSAE, encode_split, load_ssae, reconstruct, require_checkpoint
 
 # %% auto #0
 __all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'STEP_TENSORS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'ProbedBenchmark', 'EvalSet',
-           'eval_set', 'token_targets', 'ssae_features', 'chunked', 'reconstruct_steps', 'next_step_prompt',
-           'shared_prompts', 'sample_next_steps', 'logic_judge', 'correctness_labels', 'logic_judge_id', 'logic_labels',
-           'StepFeatures', 'feature_dir', 'labels_dir', 'load_step_features', 'label_counts_of', 'step_features']
+           'eval_set', 'ChapterSetup', 'chapter_setup', 'token_targets', 'ssae_features', 'chunked',
+           'reconstruct_steps', 'next_step_prompt', 'shared_prompts', 'sample_next_steps', 'logic_judge',
+           'correctness_labels', 'logic_judge_id', 'logic_labels', 'StepFeatures', 'feature_dir', 'labels_dir',
+           'load_step_features', 'label_counts_of', 'step_features']
 
 # %% ../nbs/07_features.ipynb #8b6baa8e
 @dataclass(frozen=True)
@@ -49,13 +50,34 @@ class EvalSet:
 
     def __len__(self): return len(self.examples)
 
-def eval_set(preset: str | Preset, name: str, tokenizer, problems: int | None = None) -> EvalSet:
+def eval_set(p: Preset, name: str, tokenizer, problems: int | None = None) -> EvalSet:
     "The held-out steps of the first `problems` (default: the preset's `eval_problems`) of benchmark `name` (a key of `EVAL_BENCHMARKS`)."
-    p, b = get_preset(preset), EVAL_BENCHMARKS[name]
+    b = EVAL_BENCHMARKS[name]
     records = load_benchmark(b.dataset, b.split, limit=p.eval_problems if problems is None else problems)
     examples = benchmark_step_examples(records, b.style)
     steps = tokenize_steps(examples, tokenizer, p.max_context_tokens, p.max_step_tokens)
     return EvalSet(name, examples, StepSplit(name, steps, [e.problem_id for e in examples]), {r.id: r.question.strip() for r in records})
+
+# %% ../nbs/07_features.ipynb #fc6da26e
+@dataclass
+class ChapterSetup:
+    "What a chapter that reads an SSAE checkpoint starts from."
+    preset: Preset
+    checkpoint: Path        # the checkpoint folder
+    config: dict            # its `config.json` (`config["ssae"]`: the SSAE's settings)
+    tokenizer: object       # the tokenizer of its base model, `<sep>` added
+    device: torch.device
+    dtype: torch.dtype      # the preset's autocast dtype on `device`
+
+    @property
+    def ssae_config(self) -> dict: return self.config["ssae"]
+
+def chapter_setup(p: Preset, checkpoint: Path | None = None) -> ChapterSetup:
+    "The checkpoint (`checkpoint`, else the preset's default), its config and tokenizer, the preset's device and autocast dtype."
+    checkpoint = require_checkpoint(p, checkpoint)
+    config = load_json(checkpoint / "config.json")
+    device, dtype = p.runtime()
+    return ChapterSetup(p, checkpoint, config, load_tokenizer(config["ssae"]["base_model"]), device, dtype)
 
 # %% ../nbs/07_features.ipynb #253f1834
 def token_targets(split: StepSplit) -> dict[str, list[int]]:
@@ -164,12 +186,12 @@ class StepFeatures:
 
 GENERATION_VERSION = 3   # part of the cache key: 2 = the generating LMs hold bf16 weights; 3 = blank lines before a step do not end it
 
-def feature_dir(preset: str | Preset, name: str, checkpoint: Path, data: EvalSet, dtype: torch.dtype) -> Path:
+def feature_dir(p: Preset, name: str, checkpoint: Path, data: EvalSet, dtype: torch.dtype) -> Path:
     "The cache folder of benchmark `name`'s features under the SSAE in `checkpoint`, computed under `dtype` autocast."
     config = load_json(checkpoint / "config.json")["ssae"]
     key = fingerprint(file_sha(checkpoint / "ssae.safetensors"), config, model_revision(config["base_model"], config["seed"]), str(dtype), GENERATION_VERSION,
                        data.split.steps.max_context_tokens, data.split.steps.max_step_tokens, data.split.problem_ids)
-    return run_dir(preset, "features", f"{name}-{key}")
+    return run_dir(p, "features", f"{name}-{key}")
 
 def labels_dir(folder: Path, cfg: FeatureConfig, base_model: str) -> Path:
     """Where the finished features and targets go, inside `feature_dir`: keyed by what the labels depend on beyond the
@@ -194,13 +216,11 @@ def label_counts_of(labels) -> dict[str, int]:
     return {"positive": sum(l is True for l in labels), "negative": sum(l is False for l in labels), "undecided": sum(l is None for l in labels)}
 
 # %% ../nbs/07_features.ipynb #64ef8e4f
-def step_features(preset: str | Preset, name: str, checkpoint: Path | None = None, config: FeatureConfig | None = None) -> StepFeatures:
+def step_features(p: Preset, name: str, checkpoint: Path | None = None, config: FeatureConfig | None = None) -> StepFeatures:
     "Compute (or read back) the features and targets of benchmark `name`'s held-out steps under an SSAE checkpoint."
-    p = get_preset(preset)
-    checkpoint = require_checkpoint(p, checkpoint)
+    run = chapter_setup(p, checkpoint)
+    checkpoint, tok, device, dtype = run.checkpoint, run.tokenizer, run.device, run.dtype
     cfg = config or p.features
-    device, dtype = p.runtime()
-    tok = load_tokenizer(load_json(checkpoint / "config.json")["ssae"]["base_model"])
     data = eval_set(p, name, tok, cfg.problems)
     folder = feature_dir(p, name, checkpoint, data, dtype)
     done = labels_dir(folder, cfg, p.base_model)
