@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_token_sae.ipynb #666a0191
 from __future__ import annotations
-import dataclasses, time, warnings
+import dataclasses, math, time, warnings
 from pathlib import Path
 
 import torch
@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from fastcore.basics import patch
 
-from .core import (CorruptFile, Preset, TokenSAEConfig, atomic_path, autocast, cached_shards, fingerprint, get_preset,
+from .core import (CorruptFile, Preset, TokenSAEConfig, atomic_path, autocast, cached_shards, fingerprint,
                        load_json, progress, read_safetensors, run_dir, save_json)
 from .models import load_lm, model_revision
-from .segment import StepBatch, StepSplit, bucket_batches, gsm8k_splits
+from .segment import StepBatch, StepSplit, gsm8k_splits
 
 # %% auto #0
 __all__ = ['TOKEN_ACTS_VERSION', 'TOKEN_SAE_FORMAT', 'TOKEN_SAE_FEATURES', 'residual_stream', 'position_masks',
@@ -63,9 +63,8 @@ def _collect_shard(lm: nn.Module, split: StepSplit, idx: list[int], first: torch
                    device, dtype) -> torch.Tensor:
     "The training tokens' activations of the examples `idx`, in example then position order, [n, d] fp32."
     acts, owners = [], []
-    for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
+    for b, batch in split.batches(idx, batch_size, device):
         rows = [idx[i] for i in b]
-        batch = split.steps.batch(rows, device)
         with autocast(device, dtype): hidden = residual_stream(lm, batch, layer)
         keep = training_token_mask(batch, first[rows].to(device))
         acts.append(hidden[keep].float().cpu())
@@ -83,12 +82,12 @@ def collect_token_activations(lm: nn.Module, split: StepSplit, layer: int, cache
 
 TOKEN_ACTS_VERSION = 1   # part of the activation cache key: bump it when collect_token_activations changes
 
-def token_cache_dir(preset: str | Preset, config: TokenSAEConfig, split: StepSplit) -> Path:
+def token_cache_dir(p: Preset, config: TokenSAEConfig, split: StepSplit) -> Path:
     "Where the activations of `split` for `config` (its layer resolved) are cached."
     if config.layer is None: raise ValueError("resolve the layer first: config.for_lm(lm)")
     key = fingerprint(model_revision(config.base_model, config.seed), TOKEN_ACTS_VERSION, config.layer, split.steps.max_context_tokens,
                        split.steps.max_step_tokens, split.problem_ids)
-    return run_dir(preset, "cache", f"token-acts-{split.name}-{key}")
+    return run_dir(p, "cache", f"token-acts-{split.name}-{key}")
 
 # %% ../nbs/08_token_sae.ipynb #0777dfa9
 class TokenSAE(nn.Module):
@@ -231,8 +230,7 @@ def token_sae_step_features(sae: TokenSAE, lm: nn.Module, split: StepSplit, batc
     "The four token-SAE features of every example of `split` (`TOKEN_SAE_FEATURES`), [N, m] fp32 each, in split order."
     lm.eval(); sae.eval()
     out = {n: torch.empty(len(split), sae.config.width) for n in TOKEN_SAE_FEATURES}
-    for b in progress(bucket_batches(split.steps.lengths, batch_size, seed=0, shuffle=False), desc=f"token-SAE features {split.name}"):
-        batch = split.steps.batch(b, device)
+    for b, batch in progress(split.batches(None, batch_size, device), total=math.ceil(len(split) / batch_size), desc=f"token-SAE features {split.name}"):
         with autocast(device, dtype): hidden = residual_stream(lm, batch, sae.config.layer)
         f = sae.encode(hidden.float())
         rows = torch.arange(len(b), device=f.device)
@@ -243,9 +241,8 @@ def token_sae_step_features(sae: TokenSAE, lm: nn.Module, split: StepSplit, batc
     return out
 
 # %% ../nbs/08_token_sae.ipynb #c15bdbbf
-def run_token_sae(preset: str | Preset, config: TokenSAEConfig | None = None, out: Path | None = None) -> dict:
-    "Train (or read back) the token SAE of `preset` into `out` (default: the run folder's `token_sae/`); returns the summary."
-    p = get_preset(preset)
+def run_token_sae(p: Preset, config: TokenSAEConfig | None = None, out: Path | None = None) -> dict:
+    "Train (or read back) the token SAE of preset `p` into `out` (default: the run folder's `token_sae/`); returns the summary."
     out = Path(out) if out else run_dir(p, "token_sae")
     if (out / "summary.json").exists():
         try:
