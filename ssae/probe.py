@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .core import (Preset, ProbeConfig, atomic_write_text, cached_json, cached_tensors, figures_dir, file_sha, fingerprint,
-                       get_preset, markdown_table, progress, run_dir, save_figure, save_json)
+                       markdown_table, progress, run_dir, save_figure, save_json)
 from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, step_features
 from .models import load_lm, load_tokenizer
 from .token_sae import load_token_sae, token_sae_step_features
@@ -207,15 +207,14 @@ TABLE1_FEATURES = {   # row -> (source, feature of the reference step, feature o
     "Token-SAE-step_agg": ("token_sae", "step_agg", None),
 }
 
-def token_sae_dir(preset: str | Preset, sae_dir: Path | None = None) -> Path:
+def token_sae_dir(p: Preset, sae_dir: Path | None = None) -> Path:
     "The token SAE to read: `sae_dir`, else the one `run_token_sae` trained for `preset`."
-    sae_dir = Path(sae_dir or run_dir(preset, "token_sae", "model", create=False))
+    sae_dir = Path(sae_dir or run_dir(p, "token_sae", "model", create=False))
     if not (sae_dir / "config.json").exists(): raise FileNotFoundError(f"no token SAE at {sae_dir}; run nbs/08_token_sae first")
     return sae_dir
 
-def token_sae_features(preset: str | Preset, steps: StepFeatures, sae_dir: Path | None = None, batch_size: int = 8) -> dict[str, torch.Tensor]:
+def token_sae_features(p: Preset, steps: StepFeatures, sae_dir: Path | None = None, batch_size: int = 8) -> dict[str, torch.Tensor]:
     "The token-SAE features of `steps` under the token SAE in `sae_dir` (default: the preset's), cached beside them."
-    p = get_preset(preset)
     sae_dir = token_sae_dir(p, sae_dir)
     path = steps.folder / f"token_sae-{file_sha(sae_dir / 'token_sae.safetensors')[:16]}.safetensors"
     def compute():
@@ -237,10 +236,9 @@ def feature_matrix(steps: StepFeatures, token_sae: dict, row: str, task: Task) -
 def _cell(folder: Path, name: str, compute) -> dict:
     return cached_json(folder / f"{name}.json", compute)
 
-def probe_results(preset: str | Preset, cfg: ProbeConfig | None = None, checkpoint: Path | None = None,
+def probe_results(p: Preset, cfg: ProbeConfig | None = None, checkpoint: Path | None = None,
                   sae_dir: Path | None = None) -> pd.DataFrame:
     "One row per (benchmark, feature, probe, task) with every metric's mean, interval and fold count, and `n`."
-    p = get_preset(preset)
     cfg = cfg or p.probe
     vocab = len(load_tokenizer(p.base_model))
     rows = []
@@ -261,7 +259,7 @@ def probe_results(preset: str | Preset, cfg: ProbeConfig | None = None, checkpoi
     return pd.DataFrame(rows)
 
 # %% ../nbs/09_probe.ipynb #3416db96
-PAPER_TABLE1 = {   # DESIGN section 2, T1: SSAE-Qwen2.5-0.5B rows for the SSAE features
+PAPER_TABLE1 = {   # the paper's Table 1: its naive and Token-SAE rows, and its SSAE-Qwen2.5-0.5B rows for the SSAE features
     "naive": (70.49, 70.65, 55.06, 28.04, 33.30, 61.01, 74.96),
     "Token-SAE-last": (72.44, 86.79, 60.56, 29.06, 31.58, 103.54, 49.17),
     "Token-SAE-agg": (74.38, 86.88, 67.43, 25.79, 30.33, 61.55, 18.63),
@@ -364,10 +362,9 @@ def write_figure1(results: pd.DataFrame, name: str, probe: str = "linear") -> Pa
     return figs / f"figure1_{name}.png"
 
 # %% ../nbs/09_probe.ipynb #1fa6f027
-def table1(preset: str | Preset, cfg: ProbeConfig | None = None, checkpoint: Path | None = None, sae_dir: Path | None = None,
+def table1(p: Preset, cfg: ProbeConfig | None = None, checkpoint: Path | None = None, sae_dir: Path | None = None,
            name: str | None = None) -> pd.DataFrame:
-    "Probe every feature of `preset`, write Table 1 and Figure 1 (named `name`, default the preset's), return the results."
-    p = get_preset(preset)
+    "Probe every feature of preset `p`, write Table 1 and Figure 1 (named `name`, default the preset's), return the results."
     cfg = cfg or p.probe
     results = probe_results(p, cfg, checkpoint, sae_dir)
     steps = {b: step_features(p, b, checkpoint) for b in EVAL_BENCHMARKS}
