@@ -6,6 +6,7 @@
 from __future__ import annotations
 import dataclasses, hashlib, html, json, os, re, time
 from collections import Counter
+from fractions import Fraction
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,20 +16,21 @@ import numpy as np
 import torch
 
 from .core import (N2GConfig, Preset, atomic_path, atomic_write_text, autocast, cached_json, figures_dir, file_sha,
-                       fingerprint, get_preset, load_json, markdown_table, progress, run_dir, save_figure, save_json)
-from .models import load_tokenizer
+                       fingerprint, load_json, markdown_table, progress, run_dir, save_figure, save_json)
+from .features import chapter_setup
 from .segment import StepSplit, gsm8k_splits
-from .ssae import SSAE, encode_split, load_ssae, require_checkpoint, state_cache_dir
+from .ssae import SSAE, encode_split, load_ssae, state_cache_dir
+from .tables import latex_table
 
 # %% auto #0
 __all__ = ['ActivationFn', 'WILDCARD', 'PAD', 'CATEGORIES', 'PAPER_SHARES', 'JUDGE_PROMPT', 'N2G_VERSION', 'RULE_LABELLER',
-           'SHARED_MEASURES', 'TABLE2_COLUMNS', 'head_split', 'split_codes', 'rank_latents', 'top_rows',
+           'SHARED_MEASURES', 'TABLE2_COLUMNS', 'MODES', 'head_split', 'split_codes', 'rank_latents', 'top_rows',
            'encoder_input', 'token_batches', 'ssae_activation', 'Example', 'shortest_suffixes', 'bisect_suffixes',
            'as_pattern', 'wildcards', 'mine', 'mine_one_by_one', 'id_matrix', 'pattern_hits', 'match_starts', 'prf',
            'confusion', 'averages', 'token_class', 'rule_category', 'parse_category', 'judge_category', 'shared_unique',
            'mine_latents', 'distinct_patterns', 'evaluate_patterns', 'heldout_sequences', 'n2g_results',
-           'label_latents', 'final_step_rows', 'write_final_steps', 'table2_rows', 'write_table2', 'write_figure2',
-           'latent_section', 'write_latent_pages', 'search_report', 'verdicts']
+           'label_latents', 'final_step_rows', 'write_final_steps', 'baseline_f1', 'beats_baseline', 'table2_rows',
+           'write_table2', 'write_figure2', 'latent_section', 'write_latent_pages', 'search_report', 'verdicts']
 
 # %% ../nbs/10_n2g.ipynb #91d4111b
 def head_split(split: StepSplit, n: int | None) -> StepSplit:
@@ -363,14 +365,11 @@ def _page_example(tokenizer, split: StepSplit, m: dict, patterns: Sequence[Seque
                 step_start=len(split.steps.ctx_ids[m["row"]]) - first, matched=sorted(i - first for i in hit if i >= first),
                 context_cut=first > 0)
 
-def n2g_results(preset: str | Preset, checkpoint: Path | None = None, config: N2GConfig | None = None) -> dict:
+def n2g_results(p: Preset, checkpoint: Path | None = None, config: N2GConfig | None = None) -> dict:
     "Mine, evaluate and label the latents of the SSAE in `checkpoint` (default: `default_checkpoint`); cached in the run folder."
-    p = get_preset(preset)
     cfg = config or p.n2g
-    checkpoint = require_checkpoint(p, checkpoint)
-    device, dtype = p.runtime()
-    ssae_cfg = load_json(checkpoint / "config.json")["ssae"]
-    tok = load_tokenizer(ssae_cfg["base_model"])
+    run = chapter_setup(p, checkpoint)
+    checkpoint, ssae_cfg, tok, device, dtype = run.checkpoint, run.ssae_config, run.tokenizer, run.device, run.dtype
     splits = gsm8k_splits(p, tok)
     ranking, heldout = head_split(splits["train"], cfg.rank_steps), head_split(splits["test"], cfg.eval_steps)
     judge_model = os.environ.get("SSAE_JUDGE_MODEL") or None   # (in the key too, though only `label_latents` reads it)
@@ -428,14 +427,11 @@ def label_latents(result: dict, tokenizer, split: StepSplit, judge_model: str | 
     return result | dict(latents=rows, labeller=", ".join(sorted({r["labeller"] for r in rows})) or "none")
 
 # %% ../nbs/10_n2g.ipynb #6daf4be3
-def final_step_rows(preset: str | Preset, result: dict, top: int = 10) -> list[dict]:
+def final_step_rows(p: Preset, result: dict, top: int = 10) -> list[dict]:
     "For the first `top` mined latents: active held-out steps, how many are a problem's last step, and the share of last steps covered."
-    p = get_preset(preset)
-    cfg, checkpoint = N2GConfig(**result["config"]), Path(result["checkpoint"])
-    device, dtype = p.runtime()
-    tok = load_tokenizer(load_json(checkpoint / "config.json")["ssae"]["base_model"])
-    heldout = head_split(gsm8k_splits(p, tok)["test"], cfg.eval_steps)
-    codes = split_codes(load_ssae(checkpoint, device)[0], heldout, p, cfg.batch_size, device, dtype)
+    cfg, run = N2GConfig(**result["config"]), chapter_setup(p, Path(result["checkpoint"]))
+    heldout = head_split(gsm8k_splits(p, run.tokenizer)["test"], cfg.eval_steps)
+    codes = split_codes(load_ssae(run.checkpoint, run.device)[0], heldout, p, cfg.batch_size, run.device, run.dtype)
     ids = heldout.problem_ids
     last = np.array([i == len(ids) - 1 or ids[i] != ids[i + 1] for i in range(len(ids))])
     rows = []
@@ -458,51 +454,71 @@ SHARED_MEASURES = {"steps": "held-out steps", "pairs": "pairs of consecutive ste
                    "shared_fraction": "shared / (shared + alone), mean over pairs", "live_latents": "latents active on some step",
                    "latents_on_half": "latents active on >= 50% of steps (shared)", "latents_5_to_50": "latents active on 5-50% of steps",
                    "latents_under_5": "latents active on < 5% of steps (unique)"}
-TABLE2_COLUMNS = ("latent", "category", "patterns", "active", "P_any", "R_any", "F1_any", "P_anch", "R_anch", "F1_anch")
+TABLE2_COLUMNS = ("latent", "category", "patterns", "active", "P_any", "R_any", "F1_any", "P_anch", "R_anch", "F1_anch", "F1_base", "explained")
+MODES = (("anywhere", "any"), ("anchored", "anch"))   # matching mode, its tag in the table's columns
+
+def baseline_f1(active: int, steps: int) -> float:
+    "F1 of predicting 'active' on every one of `steps` held-out steps, for a latent active on `active` of them: 2p / (1 + p), p = active / steps."
+    return 2 * active / (steps + active) if active else 0.0
+
+def beats_baseline(counts: dict, steps: int) -> bool:
+    "Whether the F1 of confusion counts `counts` (tp, fp, fn) is strictly above the latent's `baseline_f1`, compared exactly (as fractions)."
+    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+    if tp == 0: return False   # F1 0 is above no baseline
+    return Fraction(2 * tp, 2 * tp + fp + fn) > Fraction(2 * (tp + fn), steps + tp + fn)
+
+def _explained(modes: Sequence[tuple[str, bool]]) -> str:
+    return ", ".join(tag for tag, ok in modes if ok) or "no"
 
 def table2_rows(result: dict) -> list[dict]:
-    "One row per mined latent, then the micro and macro averages."
-    rows = []
+    """One row per mined latent, then the micro and macro averages: P/R/F1 in both matching modes, `F1_base` (the
+    always-active baseline) and `explained` (the modes whose F1 is above it, or "no")."""
+    n, rows = result["eval_steps"], []
     for r in result["latents"]:
         row = dict(latent=r["latent"], category=r["category"], patterns=len(r["patterns"]), active=r["support"])
-        for mode, tag in (("anywhere", "any"), ("anchored", "anch")):
+        for mode, tag in MODES:
             v = prf(r["eval"][mode]["tp"], r["eval"][mode]["fp"], r["eval"][mode]["fn"])
             row |= {f"P_{tag}": v["precision"], f"R_{tag}": v["recall"], f"F1_{tag}": v["f1"]}
+        row |= dict(F1_base=baseline_f1(r["support"], n), explained=_explained([(tag, beats_baseline(r["eval"][mode], n)) for mode, tag in MODES]))
         rows.append(row)
+    per = list(rows)
+    # micro: the pooled counts of predicting 'active' everywhere (tp = all active steps, fp = the rest, fn = 0); macro: the mean
+    base = dict(micro=baseline_f1(sum(r["active"] for r in per), n * len(per)), macro=float(np.mean([r["F1_base"] for r in per])) if per else 0.0)
     for avg in ("micro", "macro"):
-        row = dict(latent=f"**{avg}**", category="", patterns=sum(r["patterns"] for r in rows[:len(result["latents"])]),
-                   active=sum(r["active"] for r in rows[:len(result["latents"])]))
-        for mode, tag in (("anywhere", "any"), ("anchored", "anch")):
+        row = dict(latent=f"**{avg}**", category="", patterns=sum(r["patterns"] for r in per), active=sum(r["active"] for r in per))
+        for mode, tag in MODES:
             v = result["averages"][mode][avg]
             row |= {f"P_{tag}": v["precision"], f"R_{tag}": v["recall"], f"F1_{tag}": v["f1"]}
+        row |= dict(F1_base=base[avg], explained=_explained([(tag, row[f"F1_{tag}"] > base[avg]) for _, tag in MODES]))
         rows.append(row)
     return rows
-
-def _tex(rows: list[dict], columns: Sequence[str]) -> str:
-    esc = lambda v: (f"{v:.3f}" if isinstance(v, float) else str(v)).replace("&", r"\&").replace("_", r"\_").replace("*", "")
-    lines = [r"\begin{tabular}{" + "l" * 2 + "r" * (len(columns) - 2) + "}", r"\toprule", " & ".join(esc(c) for c in columns) + r" \\", r"\midrule"]
-    lines += [" & ".join(esc(r[c]) for c in columns) + r" \\" for r in rows]
-    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
 
 # %% ../nbs/10_n2g.ipynb #66f856b0
 def write_table2(result: dict, name: str) -> Path:
     "figures/table2_<name>.{md,csv,tex,json} and figures/table2_shared_unique_<name>.md; returns the Markdown path."
     import csv
     figs, rows, s = figures_dir(), table2_rows(result), result["search"]
+    per = rows[:len(result["latents"])]
+    explained = {mode: sum(tag in r["explained"].split(", ") for r in per) for mode, tag in MODES}
     head = (f"Table 2 ({name} preset): patterns of the {len(result['latents'])} latents with the largest summed z_hat over "
             f"{result['rank_steps']} GSM8K training steps, mined from up to {result['config']['examples']} top examples each; "
             f"precision (P), recall (R) and F1 of 'some pattern matches' against 'z_hat > 0' on {result['eval_steps']} held-out "
             f"GSM8K test steps ({result['eval_problems']} problems). *any*: a pattern anywhere in context + step (the reference's "
-            f"matching); *anch*: ending at the step's last token. Categories: {result['labeller']}. The paper (50 latents of "
-            f"SSAE-Qwen) reports no P/R/F1 values that this reproduction could read (DESIGN 2b).\n\n")
+            f"matching); *anch*: ending at the step's last token. *F1_base*: the F1 of predicting 'active' on every held-out step, "
+            f"2p / (1 + p) for a latent active on a share p of them (micro: pooled over latents; macro: their mean). A latent counts "
+            f"as explained by its patterns in a mode only when their F1 there is above F1_base (*explained* names those modes; on "
+            f"the average rows, whether the average F1 is above the average baseline): {explained['anywhere']} of {len(per)} "
+            f"latents anywhere, {explained['anchored']} anchored. Categories: {result['labeller']}. The paper (50 latents of "
+            f"SSAE-Qwen) reports no P/R/F1 values that this reproduction could read.\n\n")
     atomic_write_text(figs / f"table2_{name}.md", head + markdown_table(rows, TABLE2_COLUMNS))
     with atomic_path(figs / f"table2_{name}.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=TABLE2_COLUMNS); w.writeheader()
         w.writerows([r | dict(latent=str(r["latent"]).strip("*")) for r in rows])
-    atomic_write_text(figs / f"table2_{name}.tex", _tex(rows, TABLE2_COLUMNS))
+    atomic_write_text(figs / f"table2_{name}.tex", latex_table([r | dict(latent=str(r["latent"]).strip("*")) for r in rows], TABLE2_COLUMNS))
     save_json(figs / f"table2_{name}.json", dict(preset=result["preset"], rank_steps=result["rank_steps"], eval_steps=result["eval_steps"],
                                                  eval_problems=result["eval_problems"], latents=len(result["latents"]), labeller=result["labeller"],
                                                  config=result["config"], dtype=result["dtype"], search=s, averages=result["averages"],
+                                                 baseline_f1={r["latent"].strip("*"): r["F1_base"] for r in rows[len(per):]}, explained=explained,
                                                  seconds=result["seconds"], shared=result["shared"],
                                                  categories=dict(Counter(r["category"] for r in result["latents"]))))
     sh = result["shared"]
@@ -592,11 +608,14 @@ def verdicts(summary: dict, table: "pd.DataFrame") -> str:
     per = table[~table["latent"].isin(["micro", "macro"])]
     av = summary["averages"]
     good = lambda col, x: int((per[col] >= x).sum())
+    explained = lambda tag: int(per["explained"].map(lambda s: tag in str(s).split(", ")).sum())
+    base = float(table.loc[table["latent"] == "micro", "F1_base"].iloc[0])
     cats = summary["categories"]
     return (f"- Micro F1 {av['anywhere']['micro']['f1']:.2f} (anywhere) and {av['anchored']['micro']['f1']:.2f} (anchored); macro F1 "
             f"{av['anywhere']['macro']['f1']:.2f} and {av['anchored']['macro']['f1']:.2f}, over {summary['latents']} latents and "
             f"{summary['eval_steps']} held-out steps.\n"
-            f"- Latents whose patterns predict them with F1 >= 0.5: {good('F1_any', 0.5)} of {len(per)} anywhere, {good('F1_anch', 0.5)} anchored; "
-            f"precision >= 0.8: {good('P_any', 0.8)} anywhere, {good('P_anch', 0.8)} anchored.\n"
+            f"- Latents explained by their patterns (F1 above the always-active baseline F1_base): {explained('any')} of {len(per)} "
+            f"anywhere, {explained('anch')} anchored; the baseline's micro F1 is {base:.2f}. Patterns with precision >= 0.8: "
+            f"{good('P_any', 0.8)} anywhere, {good('P_anch', 0.8)} anchored.\n"
             f"- Categories ({summary['labeller']}): " + ", ".join(f"{c} {cats.get(c, 0)}" for c in CATEGORIES) +
             " (paper, GSM8K-Qwen: " + ", ".join(f"{c} {v}%" for c, v in PAPER_SHARES.items()) + ").\n")
