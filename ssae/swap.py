@@ -14,12 +14,13 @@ import torch
 import torch.nn.functional as F
 
 from .core import (Preset, SwapConfig, atomic_write_text, autocast, bootstrap_ci, cached_json, cached_tensors, figures_dir, file_sha, fingerprint,
-                       get_preset, load_json, markdown_table, pick_dtype, progress, run_dir, save_json, save_text_figure)
+                       load_json, markdown_table, progress, run_dir, save_json, save_text_figure)
 from .data import load_benchmark, normalize_number
-from .judge import model_fingerprint, reply_logprobs
-from .models import chat_prompt_ids, load_lm, load_tokenizer
+from .features import chapter_setup
+from .judge import LocalScorer
 from .segment import StepSplit, benchmark_step_examples, gsm8k_splits
-from .ssae import SSAE, ContextPrior, encode_split, load_ssae, reconstruct, require_checkpoint, state_cache_dir
+from .ssae import SSAE, ContextPrior, encode_split, load_ssae, reconstruct, state_cache_dir
+from .tables import latex_table
 
 # %% auto #0
 __all__ = ['INTERVENTIONS', 'CONTROLS', 'REFERENCES', 'CONDITIONS', 'OP_KEYWORDS', 'RUBRIC_SYSTEM', 'RUBRIC', 'MEASURES',
@@ -223,27 +224,19 @@ class Rater:
     def rate(self, items: list[RatingItem]) -> list[Rating]: raise NotImplementedError
 
 # %% ../nbs/11_swap.ipynb #5c385637
-_DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
-
-class LocalRater(Rater):
-    "A local causal LM rating 1-5 by the probabilities of the five one-digit replies."
+class LocalRater(Rater, LocalScorer):
+    "A local causal LM rating 1-5 by the probabilities of the five one-digit replies (model, name and version: `LocalScorer`)."
     scoring_version = "digits-logprob-1"
 
     def __init__(self, model_name: str = "smollm2-135m", device: str = "cpu", dtype: str = "auto", batch_size: int = 8,
                  context_chars: int = 700):
-        self.model, self.tokenizer = load_lm(model_name, device)
-        self.dtype = pick_dtype(self.model.device, dtype)
-        self.name = f"local:{model_name}:{_DTYPE_NAMES[self.dtype]}"
-        self.version = f"{self.scoring_version} weights-{model_fingerprint(self.model, self.tokenizer)}"
-        self.batch_size, self.context_chars = batch_size, context_chars
-        self.digits = [self.tokenizer.encode(str(k), add_special_tokens=False) for k in range(1, 6)]
+        super().__init__(model_name, device, dtype, batch_size)
+        self.context_chars = context_chars
+        self.digits = [self.reply_ids(str(k)) for k in range(1, 6)]
 
     def probabilities(self, items: list[RatingItem]) -> torch.Tensor:
         "[N, 5]: p(reply k) among the five replies, for each item."
-        prompts = [chat_prompt_ids(self.tokenizer, user, system) for system, user in (rating_messages(i, self.context_chars) for i in items)]
-        with autocast(self.model.device, self.dtype):
-            lp = reply_logprobs(self.model, prompts, self.digits, self.tokenizer.pad_token_id).cpu()
-        return lp.softmax(-1)
+        return self.score_replies([rating_messages(i, self.context_chars) for i in items], self.digits).softmax(-1)
 
     def rate(self, items: list[RatingItem]) -> list[Rating]:
         out = []
@@ -386,20 +379,17 @@ def judge_items(cond_steps: dict[str, list[str]], a_ctx: list[str], b_ctx: list[
     return {c: [RatingItem(a_ctx[i], b_ctx[i], cond_steps[c][i]) for i in rows[c]] for c in cond_steps}
 
 # %% ../nbs/11_swap.ipynb #9002ead9
-def run_swap(preset: str | Preset, checkpoint: Path | None = None, config: SwapConfig | None = None, raters: list[Rater] | None = None) -> dict:
-    "Run (or read back) the latent-swap test of `preset`; returns the summary that `write_table3` renders."
-    p = get_preset(preset)
+def run_swap(p: Preset, checkpoint: Path | None = None, config: SwapConfig | None = None, raters: list[Rater] | None = None) -> dict:
+    "Run (or read back) the latent-swap test of preset `p`; returns the summary that `write_table3` renders."
     cfg = config or p.swap
-    checkpoint = require_checkpoint(p, checkpoint)
-    device, dtype = p.runtime()
-    meta = load_json(checkpoint / "config.json")
-    tok = load_tokenizer(meta["ssae"]["base_model"])
+    run = chapter_setup(p, checkpoint)
+    checkpoint, tok, device, dtype = run.checkpoint, run.tokenizer, run.device, run.dtype
     t0, seconds = time.time(), {}
     split = gsm8k_splits(p, tok)["test"]
     ctx, step = _texts(p, split)
     pairs = sample_pairs(split.problem_ids, cfg.pairs, cfg.seed)
     shas = [file_sha(checkpoint / f) for f in ("ssae.safetensors", "prior.safetensors") if (checkpoint / f).exists()]
-    folder = run_dir(p, "swap", fingerprint(shas, meta["ssae"], [cfg.pairs, cfg.seed, cfg.perturb_sigma, cfg.batch_size], str(dtype), SWAP_VERSION, split.problem_ids,
+    folder = run_dir(p, "swap", fingerprint(shas, run.ssae_config, [cfg.pairs, cfg.seed, cfg.perturb_sigma, cfg.batch_size], str(dtype), SWAP_VERSION, split.problem_ids,
                                      split.steps.max_context_tokens, split.steps.max_step_tokens))
     model, prior = load_ssae(checkpoint, device)
     states = encode_split(model.encoder, split, state_cache_dir(p, model, split, dtype), cfg.batch_size, device=device, dtype=dtype)
@@ -498,12 +488,6 @@ def table3_rows(result: dict) -> list[dict]:
     paper["API judges" if not api else f"judge {api[0]}"] = f"{PAPER_ROW['judge_mean']}; agreement {PAPER_ROW['agreement']}; AC1 {PAPER_ROW['ac1']}"
     return rows + [paper]
 
-def _tex(rows: list[dict], columns: list[str]) -> str:
-    esc = lambda v: str(v).replace("\\", "\\textbackslash{}").replace("&", "\\&").replace("%", "\\%").replace("_", "\\_").replace("#", "\\#")
-    lines = ["\\begin{tabular}{" + "l" * len(columns) + "}", "\\toprule", " & ".join(map(esc, columns)) + " \\\\", "\\midrule"]
-    lines += [" & ".join(esc(r[c]) for c in columns) + " \\\\" for r in rows]
-    return "\n".join(lines + ["\\bottomrule", "\\end{tabular}"]) + "\n"
-
 # %% ../nbs/11_swap.ipynb #96f550eb
 def write_table3(result: dict, name: str) -> Path:
     "figures/table3_<name>.{md,tex,csv}: Table 3, the local judge's calibration, the judges' agreement, the setup."
@@ -531,7 +515,7 @@ def write_table3(result: dict, name: str) -> Path:
            f"observed {agree['pa']:.3f}, Gwet's AC1 {agree['ac1']:.3f}, Fleiss' kappa {agree['fleiss']:.3f} over {agree['n']} items.") +
           " Mean score per judge over those items: " + ", ".join(f"{j} {m:.2f}" for j, m in means.items()) + ".", ""]
     atomic_write_text(figs / f"table3_{name}.md", "\n".join(md))
-    atomic_write_text(figs / f"table3_{name}.tex", _tex(rows, columns))
+    atomic_write_text(figs / f"table3_{name}.tex", latex_table(rows, columns))
     buf = io.StringIO(); w = csv.DictWriter(buf, columns); w.writeheader(); w.writerows(rows)
     atomic_write_text(figs / f"table3_{name}.csv", buf.getvalue())
     save_json(figs / f"table3_{name}.json", dict(summary=result["summary"], calibration=calib, agreement=agree, judge_means=means,
