@@ -15,7 +15,7 @@ RUN := runs/$(PRESET)
 NOTEBOOKS := $(sort $(wildcard nbs/[0-9][0-9]_*.ipynb nbs/[0-9][0-9][a-z]_*.ipynb))
 EXECUTED := $(patsubst nbs/%,$(RUN)/notebooks/%,$(NOTEBOOKS))
 
-.PHONY: install data test reproduce bench train ablate
+.PHONY: install data test reproduce bench train ablate gpu-smoke
 
 install: $(STAMP) data
 
@@ -53,6 +53,11 @@ train: install
 	$(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --standalone --nproc_per_node $(NPROC)) -m ssae.train --preset $(PRESET) --report $(if $(SET),--set $(SET))
 ablate: install
 	$(BIN)/python -m ssae.train --preset $(PRESET) --ablations $(ABLATIONS) $(if $(SET),--set $(SET))
+
+# First run on a CUDA machine (a few minutes; docs/gpu.md): Hub load of the preset's model, a few bf16 updates on 1 GPU and
+# under torchrun on 2 when there are 2, save, load, one decode; PASS/FAIL per step. The paper preset unless PRESET is given.
+gpu-smoke: install
+	$(BIN)/python tools/gpu_smoke.py --preset $(if $(filter file,$(origin PRESET)),paper,$(PRESET)) $(if $(SET),--set $(SET))
 
 reproduce: install $(EXECUTED)
 	$(if $(filter cpu,$(PRESET)),$(BIN)/python tools/render_readme.py $(PRESET),)
