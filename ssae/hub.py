@@ -236,9 +236,9 @@ def model_card(model: SSAE, prior: ContextPrior | None = None, metrics: dict | N
             dict(field="prefix vectors, placement", value=f"{c.n_prefix}, {c.prefix_at}"),
             dict(field="code", value=f"top-{c.topk} ReLU, L2-normalised" if c.activation == "topk" else "ReLU, L2-normalised"),
             dict(field="input standardisation", value=c.standardize),
-            dict(field="weights saved", value="the dictionary, projection and constant prefix" + "".join(f", the {n}" for n in trained)),
+            dict(field="weights saved", value=", ".join(["the dictionary", "the projection", "the constant prefix"] + [f"the {n}" for n in trained])),
             dict(field="context prior", value="included (prior.safetensors)" if prior is not None else "not included"),
-            dict(field="vocabulary rows (<sep> id)", value=f"{model.decoder.get_input_embeddings().weight.shape[0]} ({c.sep_token_id})")]
+            dict(field="vocabulary rows (`<sep>` id)", value=f"{model.decoder.get_input_embeddings().weight.shape[0]} ({c.sep_token_id})")]
     where = repo_id or "<folder or repo id>"
     text = ["\n".join(meta + ["---"]), f"# SSAE on {c.base_model}",
             "A step-level sparse autoencoder (SSAE; Yang et al., \"Step-Level Sparse Autoencoder for Reasoning Process "
