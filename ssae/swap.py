@@ -331,11 +331,10 @@ def prior_mean_codes(model: SSAE, prior: ContextPrior, split: StepSplit, rows: l
     prior.eval()
     if model.config.freeze_encoder and prior.freeze_encoder and h_ctx is not None:
         return as_code(prior(h_ctx=h_ctx[rows].to(device))[0].float()).cpu()
-    out = []
-    for s in range(0, len(rows), batch_size):
-        batch = split.steps.batch(rows[s:s + batch_size], device)
-        with autocast(device, dtype): out.append(as_code(prior(batch)[0].float()).cpu())
-    return torch.cat(out)
+    out = torch.empty(len(rows), model.config.width)
+    for b, batch in split.batches(rows, batch_size, device):
+        with autocast(device, dtype): out[b] = as_code(prior(batch)[0].float()).cpu()
+    return out
 
 @torch.no_grad()
 def swap_codes(model: SSAE, prior: ContextPrior | None, split: StepSplit, states: dict, pairs: list[tuple[int, int]], cfg: SwapConfig,
