@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_ssae.ipynb #65231eb8
 from __future__ import annotations
-import dataclasses, hashlib, math
+import dataclasses, hashlib, math, re
 
 import numpy as np
 from pathlib import Path
@@ -474,6 +474,9 @@ def load_ssae(folder: Path | str, device="cpu") -> tuple[SSAE, ContextPrior | No
     if meta.get("format") != CHECKPOINT_FORMAT: raise ValueError(f"{folder / 'config.json'}: unknown checkpoint format {meta.get('format')!r}")
     config = SSAEConfig(**meta["ssae"])
     model = SSAE.from_base(config, device)
+    if "vocab_size" in meta:   # LMs resized to a checkpoint's vocabulary (a reference checkpoint mapped by 04a_hub)
+        from ssae.hub import resize_vocab
+        resize_vocab(model, meta["vocab_size"])
     _load_weights(model, folder / "ssae.safetensors")
     prior = None
     if meta.get("prior") is not None:
@@ -552,8 +555,12 @@ def default_checkpoint(preset: str | Preset) -> Path | None:
     return None
 
 def require_checkpoint(preset: str | Preset, checkpoint: Path | str | None = None) -> Path:
-    "`checkpoint`, else `default_checkpoint(preset)`; an error saying how to get one when there is none."
+    """`checkpoint` (a folder, or a Hub repo id `owner/name`, downloaded once into the Hub cache), else
+    `default_checkpoint(preset)`; an error saying how to get one when there is none."""
     p = get_preset(preset)
+    if checkpoint is not None and not Path(checkpoint).exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(checkpoint)):
+        from huggingface_hub import snapshot_download
+        checkpoint = snapshot_download(str(checkpoint))
     folder = Path(checkpoint or default_checkpoint(p) or "")
     if not (folder / "config.json").exists(): raise FileNotFoundError(f"no SSAE checkpoint at {folder}; train one with `make train PRESET={p.name}`")
     return folder
