@@ -25,14 +25,15 @@ from .core import (Preset, ProbeConfig, atomic_write_text, cached_json, cached_t
                        markdown_table, progress, run_dir, save_figure, save_json)
 from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, step_features
 from .models import load_lm, load_tokenizer
+from .tables import latex_table, tex_escape
 from .token_sae import load_token_sae, token_sae_step_features
 
 # %% auto #0
 __all__ = ['KINDS', 'TASKS', 'PROBES', 'TABLE1_FEATURES', 'PAPER_TABLE1', 'TABLE1_COLUMNS', 'ROW_ORDER', 'FIGURE1_FEATURES',
            'grouped_folds', 'Task', 'TokenClasses', 'naive_probe', 'RowSpace', 'linear_probe', 'MLP', 'mlp_probe',
            'fold_scores', 'cross_validate', 'summarise', 'token_sae_dir', 'token_sae_features', 'feature_matrix',
-           'probe_results', 'table1_frame', 'table1_csv', 'frame_table', 'write_table1', 'write_figure1', 'table1',
-           'compare', 'claims']
+           'probe_results', 'table1_frame', 'table1_csv', 'frame_table', 'frame_latex', 'write_table1', 'write_figure1',
+           'table1', 'compare', 'claims']
 
 # %% ../nbs/09_probe.ipynb #13e09185
 def grouped_folds(groups, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -314,6 +315,12 @@ def frame_table(frame: pd.DataFrame) -> str:
     flat = frame.reset_index()
     return markdown_table(flat.astype(str).to_dict("records"), [str(c) for c in flat.columns])
 
+def frame_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
+    "A LaTeX table of `frame` (its index as the first column) with `caption` and `label`, through `latex_table`; ± as $\\pm$."
+    flat = frame.reset_index()
+    tabular = latex_table(flat.astype(str).to_dict("records"), [str(c) for c in flat.columns])
+    return (f"\\begin{{table}}\n\\caption{{{tex_escape(caption)}}}\n\\label{{{label}}}\n{tabular}\\end{{table}}\n").replace("±", r"$\pm$")
+
 def write_table1(results: pd.DataFrame, meta: dict, name: str) -> Path:
     "figures/table1_<name>.{md,tex,csv}; returns the Markdown path."
     figs = figures_dir()
@@ -326,8 +333,7 @@ def write_table1(results: pd.DataFrame, meta: dict, name: str) -> Path:
     for probe in PROBES:
         frame = table1_frame(results, probe)
         md += [f"*{probe} probe*", "", frame_table(frame)]
-        tex.append(frame.to_latex(caption=f"{caption} {probe.upper() if probe == 'mlp' else 'Linear'} probe.", label=f"tab:table1-{probe}")
-                   .replace("±", r"$\pm$"))
+        tex.append(frame_latex(frame, f"{caption} {probe.upper() if probe == 'mlp' else 'Linear'} probe.", f"tab:table1-{probe}"))
     atomic_write_text(figs / f"table1_{name}.md", "\n".join(md))
     atomic_write_text(figs / f"table1_{name}.tex", "\n".join(tex))
     atomic_write_text(figs / f"table1_{name}.csv", table1_csv(results, meta).to_csv(index=False))
