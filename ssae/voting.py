@@ -21,7 +21,7 @@ from .core import (Preset, Sampling, VotingConfig, atomic_path, atomic_write_tex
                        cached_tensors, figures_dir, file_sha, fingerprint, get_preset, load_json, markdown_table, progress,
                        project_root, run_dir, save_figure, save_json)
 from .data import answers_equal, last_number, load_benchmark, to_number
-from .generation import chunk_seed, mean_logprob, sample_solutions
+from .generation import sample_rows
 from .judge import JudgeItem, NumericJudge
 from .models import chat_prompt_ids, load_lm, load_tokenizer
 from .segment import TokenizedSteps, eval_indices, make_step_examples, split_generated, tokenize_steps
@@ -31,10 +31,10 @@ from .ssae import SSAE, load_ssae, reconstruct, require_checkpoint
 __all__ = ['PROMPT_STYLES', 'STEP_RULES', 'AGGREGATIONS', 'PAPER_SIZES', 'CONTEXT_BUDGET', 'PROBE_KINDS', 'VOTING_VERSION',
            'PAPER_TABLE4', 'VOTE_METHODS', 'solve_prompt', 'answer_of', 'answer_key', 'reference_steps', 'sample_steps',
            'vote', 'aggregate', 'vote_correct', 'step_states', 'fit_probe', 'probe_proba', 'save_probe', 'load_probe',
-           'Questions', 'question_set', 'greedy_answers', 'sampled_solutions', 'sample_step_examples', 'samples_key',
-           'sample_codes', 'outcome_labels', 'reconstruction_label', 'reconstruction_labels', 'weights_of',
-           'vote_scores', 'step_probs', 'fit_vote_probes', 'score_benchmark', 'run_voting', 'table4_rows', 'paired',
-           'write_table4', 'verdicts', 'write_voting_vs_k', 'table4']
+           'Questions', 'question_set', 'cached_per_question', 'greedy_answers', 'sampled_solutions',
+           'sample_step_examples', 'samples_key', 'sample_codes', 'outcome_labels', 'reconstruction_label',
+           'reconstruction_labels', 'weights_of', 'vote_scores', 'step_probs', 'fit_vote_probes', 'score_benchmark',
+           'run_voting', 'table4_rows', 'paired', 'write_table4', 'verdicts', 'write_voting_vs_k', 'table4']
 
 # %% ../nbs/12_voting.ipynb #656a8e9d
 PROMPT_STYLES = ("raw", "chat")
@@ -190,7 +190,7 @@ def load_probe(path: Path) -> dict[str, np.ndarray]:
     return load_arrays(str(path))
 
 # %% ../nbs/12_voting.ipynb #4f29b9bd
-VOTING_VERSION = 1   # part of every cache key: bump when the sampling or encoding code changes what it writes
+VOTING_VERSION = 2   # part of every cache key: bump when the sampling or encoding code changes what it writes (2: `sample_rows`)
 
 @dataclass
 class Questions:
@@ -208,33 +208,41 @@ def question_set(name: str, split: str, n: int | None, seed: int) -> Questions:
 
 def _lm_key(lm_name: str, dtype: torch.dtype) -> list: return [lm_name, str(dtype), VOTING_VERSION]
 
+def _sampling_key(cfg: Sampling) -> dict:
+    "What a question's samples depend on: the sampling settings, not how many questions share a call."
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k != "questions_per_call"}
+
+def cached_per_question(folder: Path, ids: list[str], batch: int, compute, desc: str = "") -> list:
+    """One cached JSON value per question id (`folder/<fingerprint(id)>.json`), the missing ones computed `batch` questions at a
+    time by `compute(indices)`. Sound because a question's value does not depend on the questions computed beside it
+    (`sample_rows`): a killed run resumes with any batches, and a damaged entry is recomputed alone."""
+    paths = [folder / f"{fingerprint(i)}.json" for i in ids]
+    missing = [j for j, path in enumerate(paths) if not path.exists()]
+    for s in progress(range(0, len(missing), batch), desc=desc, disable=not desc):
+        part = missing[s:s + batch]
+        for j, value in zip(part, compute(part)): cached_json(paths[j], lambda value=value: value)
+    return [cached_json(path, lambda j=j: compute([j])[0]) for j, path in enumerate(paths)]
+
 def greedy_answers(preset: Preset, lm, tokenizer, qs: Questions, style: str, max_new_tokens: int, dtype, batch: int = 8) -> list[str]:
-    "The base model's greedy solution of every question (cached per question batch)."
+    "The base model's greedy solution of every question (`sample_rows`, with the repetition penalty), cached per question."
     folder = run_dir(preset, "voting", f"greedy-{qs.name}-{style}-{fingerprint(_lm_key(preset.base_model, dtype), max_new_tokens)}")
     cfg = Sampling(max_new_tokens=max_new_tokens)
-    texts = []
-    for s in range(0, len(qs.ids), batch):
-        ids = qs.ids[s:s + batch]
-        def make():
-            prompts = [solve_prompt(tokenizer, q, style) for q in qs.questions[s:s + batch]]
-            return [tokenizer.decode(t[0], skip_special_tokens=True) for t in sample_solutions(lm, tokenizer, prompts, cfg, 0, greedy=True)]
-        texts += cached_json(folder / f"{fingerprint(ids)}.json", make)
-    return texts
+    def compute(idx: list[int]) -> list[str]:
+        prompts = [solve_prompt(tokenizer, qs.questions[i], style) for i in idx]
+        return [tokenizer.decode(t[0], skip_special_tokens=True) for t in sample_rows(lm, tokenizer, prompts, cfg, 0, greedy=True)[0]]
+    return cached_per_question(folder, qs.ids, batch, compute)
 
 def sampled_solutions(preset: Preset, lm, tokenizer, qs: Questions, cfg: Sampling, dtype, desc: str = "") -> list[dict]:
-    """For every question: its `k` samples (`tokens`, `texts`) and their mean log-probabilities (`logprob`), each
-    `generate` call (`questions_per_call` questions) seeded by `chunk_seed` and cached, so a killed run resumes."""
-    folder = run_dir(preset, "voting", f"samples-{qs.name}-{fingerprint(_lm_key(preset.base_model, dtype), dataclasses.asdict(cfg))}")
-    out = []
-    for s in progress(range(0, len(qs.ids), cfg.questions_per_call), desc=desc or f"sample {qs.name}"):
-        ids, questions = qs.ids[s:s + cfg.questions_per_call], qs.questions[s:s + cfg.questions_per_call]
-        def make():
-            prompts = [solve_prompt(tokenizer, q, cfg.prompt) for q in questions]
-            samples = sample_solutions(lm, tokenizer, prompts, cfg, chunk_seed(cfg.seed, ids))
-            return [dict(id=i, tokens=t, texts=[tokenizer.decode(x, skip_special_tokens=True) for x in t],
-                         logprob=mean_logprob(lm, p, t, dtype)) for i, p, t in zip(ids, prompts, samples)]
-        out += cached_json(folder / f"{fingerprint(ids)}.json", make)
-    return out
+    """For every question: its `k` samples (`tokens`, `texts`) and their mean token log-probabilities at temperature 1
+    (`logprob`), from `sample_rows` with sample j of question q seeded by `row_seed(cfg.seed, q, j)`: cached per question,
+    `questions_per_call` questions per call, and the same samples whichever questions share a call."""
+    folder = run_dir(preset, "voting", f"samples-{qs.name}-{fingerprint(_lm_key(preset.base_model, dtype), _sampling_key(cfg))}")
+    def compute(idx: list[int]) -> list[dict]:
+        prompts = [solve_prompt(tokenizer, qs.questions[i], cfg.prompt) for i in idx]
+        samples, logprob = sample_rows(lm, tokenizer, prompts, cfg, cfg.seed, keys=[qs.ids[i] for i in idx])
+        return [dict(id=qs.ids[i], tokens=t, texts=[tokenizer.decode(x, skip_special_tokens=True) for x in t], logprob=lp)
+                for i, t, lp in zip(idx, samples, logprob)]
+    return cached_per_question(folder, qs.ids, cfg.questions_per_call, compute, desc or f"sample {qs.name}")
 
 # %% ../nbs/12_voting.ipynb #a4e351ed
 def sample_step_examples(qs: Questions, samples: list[dict], rule: str) -> tuple[list, list[int]]:
@@ -248,7 +256,7 @@ def sample_step_examples(qs: Questions, samples: list[dict], rule: str) -> tuple
 
 def samples_key(preset: Preset, checkpoint_sha: str, qs: Questions, cfg: Sampling, rule: str, dtype) -> str:
     "The cache key of what is derived from the steps of the samples of `qs` under one SSAE checkpoint."
-    return fingerprint(checkpoint_sha, preset.base_model, qs.ids, dataclasses.asdict(cfg), rule, str(dtype), preset.max_step_tokens, VOTING_VERSION)
+    return fingerprint(checkpoint_sha, preset.base_model, qs.ids, _sampling_key(cfg), rule, str(dtype), preset.max_step_tokens, VOTING_VERSION)
 
 def sample_codes(preset: Preset, model: SSAE, checkpoint_sha: str, tokenizer, qs: Questions, samples: list[dict], cfg: Sampling,
                  rule: str, batch_groups: int, dtype) -> dict[str, torch.Tensor]:
@@ -284,7 +292,6 @@ def reconstruction_labels(preset: Preset, model: SSAE, checkpoint_sha: str, toke
         decoded = reconstruct(model, tokenizer, steps.ctx_ids, z_hat, batch_size, preset.max_step_tokens, dtype) if len(steps) else []
         return [{None: -1, True: 1, False: 0}[reconstruction_label(e.step, d)] for e, d in zip(examples, decoded)]
     return np.array(cached_json(run_dir(preset, "voting", "recon") / f"{qs.name}-{rule}-{key}.json", compute), dtype=int)
-
 
 # %% ../nbs/12_voting.ipynb #8a1440a4
 def weights_of(method: str, samples: list[dict], step_p: list[list[list[float]]], tau: float) -> list[list[float]] | None:
@@ -367,7 +374,8 @@ def score_benchmark(qs: Questions, samples: list[dict], greedy: dict[str, list[s
 @torch.no_grad()
 def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> dict:
     """Greedy answers, samples, step codes, probes and every vote of the experiment (all stages cached): a dict with
-    `scores` (per dataset and method: per-question accuracies), `curves` (accuracy vs k), `probes` and `meta`."""
+    `scores` (per dataset and method: per-question accuracies), `curves` (accuracy vs k), `probes` and `meta` (its
+    `seconds`, the stages' wall time in this run, stay out of the table's files)."""
     p = get_preset(preset); cfg = cfg or p.voting
     checkpoint = require_checkpoint(p, checkpoint)
     device, dtype = p.runtime()
@@ -397,12 +405,14 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
     train_recon = reconstruction_labels(p, model, sha, tok, train, train_samples, train_cfg, cfg.steps, train_codes["z_hat"],
                                         cfg.encode_batch * 4, dtype)
     seconds["recon_labels"] = time.time() - t1 - seconds["codes"]
-    folder = run_dir(p, "voting", "probes-" + fingerprint(sha, train.ids, dataclasses.asdict(train_cfg), cfg.steps, str(dtype), VOTING_VERSION))
+    folder = run_dir(p, "voting", "probes-" + fingerprint(sha, train.ids, _sampling_key(train_cfg), cfg.steps, str(dtype), VOTING_VERSION))
     probes = fit_vote_probes(folder, train_codes["z_hat"].numpy(), {"outcome": train_y.astype(int), "recon": train_recon}, cfg.seed)
     per = {n: score_benchmark(qs, samples[n], greedy[n], codes[n], probes, cfg) for n, qs in evals.items()}
     scores, curves, diag = ({n: r[i] for n, r in per.items()} for i in range(3))
     seconds["total"] = time.time() - t0
-    meta = dict(preset=p.name, checkpoint=os.path.relpath(checkpoint, project_root()), k=s.k, n={n: len(q.ids) for n, q in evals.items()},
+    inside = Path(checkpoint).resolve().is_relative_to(project_root())   # a path outside the project (a test's) says nothing
+    meta = dict(preset=p.name, checkpoint=os.path.relpath(checkpoint, project_root()) if inside else Path(checkpoint).name,
+                checkpoint_sha256=sha[:16], k=s.k, n={n: len(q.ids) for n, q in evals.items()},
                 sampling=dataclasses.asdict(s), steps=cfg.steps, tau=cfg.tau, probe=cfg.probe, labels="outcome",
                 train_problems=len(train.ids), train_k=cfg.train_k, train_steps=int(len(train_y)), train_positive=int(train_y.sum()),
                 train_recon_labelled=int((train_recon >= 0).sum()), train_recon_positive=int((train_recon == 1).sum()),
@@ -440,7 +450,8 @@ def _cell(r: dict) -> str:
 
 # %% ../nbs/12_voting.ipynb #ebbe3ee5
 def write_table4(result: dict, name: str, n_boot: int = 2000, seed: int = 0) -> Path:
-    "figures/table4_<name>.{csv,md,tex,json}: Table 4 with the paper's rows, the paired comparisons and the probe diagnostics."
+    """figures/table4_<name>.{csv,md,tex,json}: Table 4 with the paper's rows, the paired comparisons and the probe diagnostics
+    (no wall times: the same results rewrite the same bytes)."""
     rows = table4_rows(result, n_boot, seed)
     meta, figs = result["meta"], figures_dir()
     frame = pd.DataFrame(rows)
@@ -472,14 +483,14 @@ def write_table4(result: dict, name: str, n_boot: int = 2000, seed: int = 0) -> 
             "confidence weights for the sample's correctness):\n\n"
           + markdown_table(diag, ["dataset", "samples", "samples_correct", "no_answer", "steps", "step_positive", "step_auroc_linear",
                                   "step_auroc_mlp", "step_auroc_linear_recon", "step_auroc_mlp_recon", "sample_auroc_pg",
-                                  "sample_auroc_conf"]) + "\n"
-          + f"Wall time (s): {meta['seconds']}\n")
+                                  "sample_auroc_conf"]) + "\n")
     atomic_write_text(figs / f"table4_{name}.md", md)
     tex = frame[frame.source.str.startswith("ours")].assign(cell=lambda f: [_cell(r) for r in f.to_dict("records")])
     tex = tex.pivot_table(index="method", columns="dataset", values="cell", aggfunc="first", sort=False)[datasets]
     atomic_write_text(figs / f"table4_{name}.tex", tex.to_latex(caption=f"Probe-guided voting, {name} preset, k = {k}", label="tab:table4"))
     comparisons = paired(result, pg, "SC", n_boot, seed) + paired(result, pg, "Conf", n_boot, seed) + paired(result, "SC", "Avg", n_boot, seed)
     accuracy = {f"{r['method']}|{r['dataset']}": [r["accuracy"], r["low"], r["high"]] for r in rows if r["source"].startswith("ours")}
+    meta = {k: v for k, v in meta.items() if k != "seconds"}   # a rerun's wall time would rewrite the table with nothing new
     save_json(figs / f"table4_{name}.json", dict(meta=meta, diagnostics=result["diagnostics"], curves=result["curves"],
                                                    comparisons=comparisons, accuracy=accuracy))
     return figs / f"table4_{name}.md"
