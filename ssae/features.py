@@ -88,7 +88,7 @@ def token_targets(split: StepSplit) -> dict[str, list[int]]:
 @torch.no_grad()
 def ssae_features(model: SSAE, split: StepSplit, cache: Path, batch_size: int, device, dtype) -> dict[str, torch.Tensor]:
     "`z_hat`, `h_ctx` and `h_step` [N, .] (fp32) of every example of `split`, the dense states cached in `cache`."
-    states = encode_split(model.encoder, split, cache, batch_size, device=device, dtype=dtype)
+    states = encode_split(model, split, cache, batch_size, device=device, dtype=dtype)
     z_hat = torch.cat([model.sparse_code(h.to(model.device)).cpu() for h in states["h_step"].split(1024)])
     return dict(z_hat=z_hat, **states)
 

@@ -40,7 +40,7 @@ def head_split(split: StepSplit, n: int | None) -> StepSplit:
 @torch.no_grad()
 def split_codes(model: SSAE, split: StepSplit, preset: Preset, batch_size: int, device, dtype) -> torch.Tensor:
     "z_hat [N, m] of every step of `split` from its encoder states, cached in the preset's state cache (`state_cache_dir`)."
-    states = encode_split(model.encoder, split, state_cache_dir(preset, model, split, dtype), batch_size, device=device, dtype=dtype)
+    states = encode_split(model, split, state_cache_dir(preset, model, split, dtype), batch_size, device=device, dtype=dtype)
     model.eval()
     return torch.cat([model.sparse_code(h.to(model.device)).cpu() for h in states["h_step"].split(1024)])
 

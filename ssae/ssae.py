@@ -490,16 +490,13 @@ def encode_split(model: SSAE, split: StepSplit, cache: Path, batch_size: int = 1
                  shard_size: int = 1024, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
     """`h_step` [N, state_size] (what the dictionary reads) and `h_ctx` [N, d] (the state at `<sep>`) for every step of
     `split` under `model`'s encoder, from (or into) the shard cache folder `cache`."""
-    # TODO(integration): callers still passing `model.encoder` (an HF module) get the single-pass states
-    states_of = model.encoder_hidden if isinstance(model, SSAE) else (
-        lambda b: (model(input_ids=b.input_ids, attention_mask=b.attention_mask).last_hidden_state, b.last_index[:, None]))
     was_training = model.training
     model.eval()
     def encode(idx: list[int]) -> dict[str, torch.Tensor]:
         states = {}
         for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
             batch = split.steps.batch([idx[i] for i in b], device)
-            with autocast(device, dtype): hidden, read = states_of(batch)
+            with autocast(device, dtype): hidden, read = model.encoder_hidden(batch)
             rows = torch.arange(len(b), device=hidden.device)
             for key, h in (("h_step", hidden.gather(1, read[..., None].expand(-1, -1, hidden.shape[-1])).flatten(1)),
                            ("h_ctx", hidden[rows, batch.sep_index])):
