@@ -144,7 +144,7 @@ class Phase1:
         self.controller.observe(stats["l1"], update)
         if self.cfg.resample_every and (update + 1) % self.cfg.resample_every == 0:
             fired = self.fired.clone()
-            if _dist()[1] > 1: dist.all_reduce(fired, op=dist.ReduceOp.MAX)   # silent on every rank, not just here
+            fired = _all_reduce(fired.float(), dist.ReduceOp.MAX).bool()   # silent on every rank, not just here
             resample_dead_units(self.module, ~fired, self.recent_h, opt, seed=self.cfg.seed * 7919 + update)
             if _dist()[1] > 1:   # each rank drew from its own batch: rank 0's restarted units are the ones kept
                 for t in (self.module.sparse.weight, self.module.sparse.bias, self.module.project[0].weight): dist.broadcast(t.data, src=0)
@@ -187,6 +187,18 @@ def resample_dead_units(model: SSAE, dead: torch.Tensor, states: torch.Tensor, o
 # %% ../nbs/05_train.ipynb #b47c2086
 def _dist() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+def _collective_device() -> torch.device:
+    "Where the tensors of a collective must live: the process's CUDA device under NCCL (it rejects CPU tensors), else the CPU."
+    nccl = dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl"
+    return torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
+
+def _all_reduce(t: torch.Tensor, op=None) -> torch.Tensor:
+    "`t` reduced over the processes (sum unless `op`) on the group's device, returned where `t` was; `t` itself with one process."
+    if _dist()[1] == 1: return t
+    moved = t.to(_collective_device())
+    dist.all_reduce(moved, op=op or dist.ReduceOp.SUM)
+    return moved.to(t.device)
 
 def shuffle_partners(n: int, seed: int = 0) -> list[int]:
     "For each of `n` items another item (a seeded random cycle through all of them; n >= 2), whose code it borrows."
@@ -240,7 +252,7 @@ def evaluate_ssae(model: SSAE, split: StepSplit, states: dict | None, batch_size
         with autocast(device, dtype):
             (nll, n), (shuffled, _), (null, _) = model.prefix_nlls([model.prefix(own), model.prefix(other)], batch)
         sums += torch.tensor([nll.sum().item(), shuffled.sum().item(), null.sum().item(), n.sum().item(), len(b)], dtype=torch.float64)
-    if world > 1: dist.all_reduce(sums)
+    sums = _all_reduce(sums)
     model.train(was_training)
     nll, shuffled, null, tokens, steps = sums.tolist()
     return dict(nll_latent=nll / tokens, nll_shuffled=shuffled / tokens, nll_context_only=null / tokens,
@@ -355,7 +367,7 @@ class Phase2:
             rows = idx[start:start + batch_size]
             with autocast(device, dtype): nll = self._nll(self.module, split, rows, device)
             sums += torch.tensor([nll.sum().item(), len(rows)], dtype=torch.float64)
-        if world > 1: dist.all_reduce(sums)
+        sums = _all_reduce(sums)
         self.module.train()
         return dict(prior_nll=(sums[0] / sums[1]).item(), n_eval_steps=int(sums[1]))
 
@@ -397,14 +409,11 @@ def _restore(path: Path, module, opt, task) -> tuple[int, float]:
 
 def _all_true(ok: bool) -> bool:
     "Whether `ok` holds on every process (a collective, so all ranks take the same branch)."
-    flag = torch.tensor([float(ok)])
-    if _dist()[1] > 1: dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-    return bool(flag.item())
+    return bool(_all_reduce(torch.tensor([float(ok)]), dist.ReduceOp.MIN).item())
 
 def _mean_over_ranks(stats: dict) -> dict:
     if _dist()[1] == 1: return stats
-    t = torch.tensor(list(stats.values()), dtype=torch.float64)
-    dist.all_reduce(t); t /= _dist()[1]
+    t = _all_reduce(torch.tensor(list(stats.values()), dtype=torch.float64)) / _dist()[1]
     return dict(zip(stats, t.tolist()))
 
 def _epoch_batches(split: StepSplit, cfg: TrainConfig, epoch: int, rank: int, world: int) -> list[list[int]]:
@@ -426,6 +435,8 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     ckpt = out / "checkpoint.pt"
     start, seconds = _restore(ckpt, module, opt, task) if ckpt.exists() else (0, 0.0)
+    # fp16's narrow range needs a scaled loss; the scaler skips an update whose gradients overflowed (bf16 and fp32 need none)
+    scaler = torch.amp.GradScaler(torch.device(device).type, enabled=dtype == torch.float16)
     wrapped = torch.nn.parallel.DistributedDataParallel(module) if world > 1 else module
     log = MetricsLog(out / "metrics.csv", start)
     per_epoch = len(_epoch_batches(train_split, cfg, 0, rank, world))
@@ -451,12 +462,13 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
                 if not _all_true(bool(torch.isfinite(loss))):
                     raise FloatingPointError(f"{task.name}: non-finite loss at update {update + 1}; stopped. "
                                              f"The last good checkpoint is kept: {ckpt}")
-                (loss / cfg.grad_accum).backward()
+                scaler.scale(loss / cfg.grad_accum).backward()
             stats = {n: stats.get(n, 0.0) + v / cfg.grad_accum for n, v in s.items()}
+        scaler.unscale_(opt)
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        if not _all_true(bool(torch.isfinite(grad_norm))):
+        if not scaler.is_enabled() and not _all_true(bool(torch.isfinite(grad_norm))):
             raise FloatingPointError(f"{task.name}: non-finite gradient at update {update + 1}; stopped. The last good checkpoint is kept: {ckpt}")
-        opt.step(); opt.zero_grad(set_to_none=True)
+        scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
         stats = _mean_over_ranks(stats)
         task.after_update(stats, update, opt)
         running = {k: running.get(k, 0.0) + v for k, v in stats.items()}
@@ -593,6 +605,7 @@ def _rank_checksums(module) -> list[float]:
     "A checksum of the trainable weights from every process (equal when the ranks are in sync)."
     mine = torch.tensor([sum(p.double().sum().item() for p in trainable_state(module).values())], dtype=torch.float64)
     if _dist()[1] == 1: return mine.tolist()
+    mine = mine.to(_collective_device())
     every = [torch.zeros_like(mine) for _ in range(_dist()[1])]
     dist.all_gather(every, mine)
     return [t.item() for t in every]
