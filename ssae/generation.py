@@ -39,9 +39,10 @@ def blank_token_mask(tokenizer, vocab_size: int) -> torch.Tensor:
 LAYOUT_MULTIPLE = 16   # a prompt is left-padded to a multiple of this many positions, whatever else shares its batch
 
 def canonical_groups(attn: torch.Tensor, multiple: int = LAYOUT_MULTIPLE) -> list[tuple[torch.Tensor, int]]:
-    """The prompts of a batch (rows of its mask `attn` [P, T]) grouped by canonical width: the number of the prompt's real
-    tokens rounded up to a multiple of `multiple`. Each group: (its prompts' indices, the width), narrowest first."""
-    width = (attn.sum(1) + multiple - 1) // multiple * multiple
+    """The prompts of a batch (rows of its mask `attn` [P, T]) grouped by canonical width: the next multiple of `multiple`
+    above the prompt's number of real tokens, so that every prompt has padding (a batch without any takes another attention
+    kernel). Each group: (its prompts' indices, the width), narrowest first."""
+    width = (attn.sum(1) // multiple + 1) * multiple
     return [((width == w).nonzero()[:, 0].cpu(), int(w)) for w in sorted(set(width.tolist()))]
 
 def canonical_layout(embeds: torch.Tensor, attn: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
