@@ -1,6 +1,7 @@
 # ssae: two commands do everything on a fresh machine.
 #   make test        set up, then run every notebook's tests and the sync checks
 #   make reproduce   set up, then run every experiment notebook (PRESET=cpu|tiny|paper)
+#   make check-reproduce   compare the tables under figures/ with the committed ones (PRESET=tiny: those `make test` writes)
 PRESET ?= cpu
 # Preset overrides for every notebook and `make train`, e.g. SET="features.problems=50 voting.sampling.k=16" (`Preset.override`).
 SET ?=
@@ -11,11 +12,15 @@ STAMP := $(VENV)/.ssae-installed
 SHARED_DATA ?= $(abspath ../shared/data)
 # Extra pip arguments for torch, e.g. PyTorch's CPU wheel index on a CPU-only machine with internet.
 TORCH_PIP_ARGS ?=
+# Threads (torch, OpenMP, MKL) of every experiment notebook, and of each test notebook (two run at once): a reduction split
+# over another number of threads rounds differently, so results can depend on it.
+THREADS ?= 2
+TEST_THREADS ?= 1
 RUN := runs/$(PRESET)
 NOTEBOOKS := $(sort $(wildcard nbs/[0-9][0-9]_*.ipynb nbs/[0-9][0-9][a-z]_*.ipynb))
 EXECUTED := $(patsubst nbs/%,$(RUN)/notebooks/%,$(NOTEBOOKS))
 
-.PHONY: install data test reproduce bench train ablate gpu-smoke
+.PHONY: install data test reproduce check-reproduce bench train ablate gpu-smoke
 
 install: $(STAMP) data
 
@@ -36,7 +41,7 @@ data:
 	  n=$$(basename $$d); [ -e data/$$n ] || ln -s $$d data/$$n; done; fi
 
 test: install
-	$(BIN)/python tools/run_tests.py
+	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) $(BIN)/python tools/run_tests.py
 
 # Speed of the fast paths against the strongest baseline (ratios, MFU): nbs/bench.ipynb -> figures/bench_<preset>.{json,md}.
 # Run it alone on the machine; it is not part of `make reproduce`.
@@ -63,12 +68,17 @@ reproduce: install $(EXECUTED)
 	$(if $(filter cpu,$(PRESET)),$(BIN)/python tools/render_readme.py $(PRESET),)
 	@echo "executed notebooks in $(RUN)/notebooks; tables and figures in figures/"
 
+# The tables under figures/ against the committed ones, wall times left out (tools/check_reproduce.py): after
+# `make reproduce`, or PRESET=tiny after `make test`, whose tests write the tiny tables.
+check-reproduce:
+	$(BIN)/python tools/check_reproduce.py $(PRESET)
+
 # Each notebook runs after the one before it (later chapters read earlier results) and
 # reruns only when it, the module it exports or an earlier notebook changed: make's timestamps
 # make `make reproduce` resumable, and a new chapter's module does not rerun the chapters before it.
 $(RUN)/notebooks/%.ipynb: nbs/%.ipynb $(STAMP)
 	@mkdir -p $(@D)
-	SSAE_QUIET=1 $(BIN)/papermill --cwd nbs -k python3 -p preset $(PRESET) $(if $(SET),-p settings "$(SET)") $< $(@:.ipynb=.partial.ipynb) && mv $(@:.ipynb=.partial.ipynb) $@
+	OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) SSAE_QUIET=1 $(BIN)/papermill --cwd nbs -k python3 -p preset $(PRESET) $(if $(SET),-p settings "$(SET)") $< $(@:.ipynb=.partial.ipynb) && mv $(@:.ipynb=.partial.ipynb) $@
 
 # The module a notebook exports (its `#| default_exp`).
 module_of = $(patsubst %,ssae/%.py,$(shell grep -o '\#| default_exp [a-z_0-9]*' $(1) | head -1 | cut -d' ' -f3))

@@ -416,7 +416,8 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
                 sampling=dataclasses.asdict(s), steps=cfg.steps, tau=cfg.tau, probe=cfg.probe, labels="outcome",
                 train_problems=len(train.ids), train_k=cfg.train_k, train_steps=int(len(train_y)), train_positive=int(train_y.sum()),
                 train_recon_labelled=int((train_recon >= 0).sum()), train_recon_positive=int((train_recon == 1).sum()),
-                train_samples_correct=int(outcome_labels(train, train_samples).sum()), dtype=str(dtype), seconds={k: round(v, 1) for k, v in seconds.items()})
+                train_samples_correct=int(outcome_labels(train, train_samples).sum()), dtype=str(dtype), threads=torch.get_num_threads(),
+                seconds={k: round(v, 1) for k, v in seconds.items()})
     return dict(scores=scores, curves=curves, diagnostics=diag, meta=meta)
 
 # %% ../nbs/12_voting.ipynb #65f65db2
