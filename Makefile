@@ -52,12 +52,12 @@ bench: install
 
 # Retrain the SSAE of a preset (resumable; NPROC>1 uses torchrun), then the ablation table.
 NPROC ?= 1
-# Which rows of CPU_ABLATIONS (all when empty); finished rows are read back, so naming the finished ones redraws the table.
+# Which recipes of figures/ssae_ablation_cpu.recipes.json (all when empty); finished rows are read back, so naming the finished ones redraws the table.
 ABLATIONS ?=
 train: install
 	$(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --standalone --nproc_per_node $(NPROC)) -m ssae.train --preset $(PRESET) --report $(if $(SET),--set $(SET))
 ablate: install
-	$(BIN)/python -m ssae.train --preset $(PRESET) --ablations $(ABLATIONS) $(if $(SET),--set $(SET))
+	$(BIN)/python -m ssae.ablations --preset $(PRESET) --names $(ABLATIONS) $(if $(SET),--set $(SET))
 
 # First run on a CUDA machine (a few minutes; docs/gpu.md): Hub load of the preset's model, a few bf16 updates on 1 GPU and
 # under torchrun on 2 when there are 2, save, load, one decode; PASS/FAIL per step. The paper preset unless PRESET is given.

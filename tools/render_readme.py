@@ -1,62 +1,76 @@
 """Render the README's results section from `figures/`, so that no number in it is typed by hand.
 
 Replaces the text between `<!-- results:begin -->` and `<!-- results:end -->` in README.md with the
-SSAE's held-out metrics against the SSAE issue's bar, the ablation table (validation), Table 1 (linear probes),
-the claim-by-claim verdicts of the preset and the benchmarks.
+SSAE's held-out metrics against the quality bar, the ablation table (validation), Table 1 (linear probes),
+the claim-by-claim verdicts of the preset and the benchmarks. Every table is read from its data file
+(JSON or CSV) through the package's own readers, never from the Markdown beside it.
 Usage: python tools/render_readme.py [PRESET]   (`make reproduce` runs it)
 """
 import json, re, sys
 from pathlib import Path
 
-from ssae.core import markdown_table
-from ssae.train import quality_bar, recorded_rows
+import pandas as pd
+
+from ssae.ablations import README_COLUMNS, recorded_rows
+from ssae.evaluate import RunSummary, read_json, results_table
+from ssae.probe import TABLE1_COLUMNS, frame_table, table1_frame
+from ssae.report import metric_rows, quality_bar
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-METRICS = ("info_shuffled_nats", "nll_reduction", "nll_latent", "nll_shuffled", "nll_context_only", "nll_reduction_joint",
-           "nll_context_joint", "baseline_updates", "l0", "l1", "dead_fraction",
-           "live_dims", "top10_mass", "reconstruction_rate", "n_recon_steps", "n_eval_steps", "n_train_steps", "prior_gain_nats", "seconds")
 
 
-def metrics_table(path: Path) -> str:
-    m = json.loads(path.read_text())
+def metrics_table(summary: RunSummary) -> str:
+    "The run's held-out metrics (`metric_rows`: the headline `info_nats` first), values to 4 significant digits."
     fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
-    return "| metric | value |\n| --- | --- |\n" + "".join(f"| {k} | {fmt(m[k])} |\n" for k in METRICS if k in m)
-
-
-def bar_table(path: Path) -> str:
-    return markdown_table(quality_bar(json.loads(path.read_text())), ["metric", "value", "bar", "met"], digits=4)
-
-
-ABLATION = ("name", "updates", "val_info_shuffled_nats", "val_l0", "val_l1", "val_dead_fraction", "val_nll_latent", "val_nll_context_plateau",
-            "val_cut_plateau", "seconds")
+    return "| metric | value |\n| --- | --- |\n" + "".join(f"| {r.metric} | {fmt(r.value)} |\n" for r in metric_rows(summary))
 
 
 def ablation_table(preset: str) -> str:
-    "The ablation table without its overrides column, which the Markdown file beside it has."
-    return markdown_table(list(recorded_rows(preset).values()), ABLATION)
+    "The ablation table without its overrides and joint-prefix columns, which the Markdown file beside it has."
+    return results_table(list(recorded_rows(preset).values()), README_COLUMNS)
 
 
-def linear_table(path: Path) -> str:
-    "The caption and the linear-probe table of figures/table1_<preset>.md."
-    text = path.read_text()
-    return text.split("*mlp probe*")[0].strip() + "\n"
+def table1_results(csv_path: Path) -> pd.DataFrame:
+    """The probe results of a Table 1 CSV in the long form `table1_frame` reads: a row per feature, probe, task and
+    benchmark, with each metric, its `_ci` and its `_folds` (the CSV's `<task>_<benchmark>_<metric>` columns)."""
+    wide, rows = pd.read_csv(csv_path), []
+    for _, r in wide.iterrows():
+        for task, bench in dict.fromkeys((task, bench) for _, task, bench, _, _ in TABLE1_COLUMNS):
+            prefix = f"{task}_{bench}_"
+            if pd.isna(r.get(f"{prefix}n")): continue
+            cells = {c[len(prefix):]: r[c] for c in wide.columns if c.startswith(prefix) and not pd.isna(r[c])}
+            rows.append(dict(feature=r.feature, probe=r.probe, task=task, benchmark=bench, **cells))
+    return pd.DataFrame(rows)
+
+
+def linear_table(preset: str) -> str:
+    "Table 1's caption (from its JSON) and its linear-probe table (from its CSV)."
+    figs = ROOT / "figures"
+    meta = json.loads((figs / f"table1_{preset}.json").read_text())
+    caption = (f"**Table 1 ({preset} preset).** Probing {meta['base_model']} step features: mean ± 95% t-interval over {meta['folds']} "
+               f"problem-grouped folds (GSM8K test: {meta['n_gsm8k']} steps of {meta['problems_gsm8k']} problems; MATH-500: "
+               f"{meta['n_math500']} steps of {meta['problems_math500']} problems; logicality judged on {meta['logic_gsm8k']} / "
+               f"{meta['logic_math500']} steps). Correctness judges: {meta['judges']}; logicality judge: {meta['logic_judge']}; "
+               f"seeds: {meta['seed']}. Label columns: accuracy (%) / AUROC. In parentheses: the paper's SSAE-Qwen2.5-0.5B numbers (MLP probe).")
+    return f"{caption}\n\n*linear probe*\n\n{frame_table(table1_frame(table1_results(figs / f'table1_{preset}.csv'), 'linear'))}"
 
 
 def render(preset: str) -> str:
     figs = ROOT / "figures"
     parts = [f"*Rendered by `tools/render_readme.py` from `figures/` ({preset} preset).*\n"]
     if (figs / f"ssae_metrics_{preset}.json").exists():
+        summary = read_json(RunSummary, figs / f"ssae_metrics_{preset}.json")
         extra = f", ablations `figures/ssae_ablation_{preset}.md`" if (figs / f"ssae_ablation_{preset}.md").exists() else ""
         parts += [f"**The SSAE** (`figures/ssae_metrics_{preset}.json`, held-out GSM8K test steps; training curves "
-                  f"`figures/ssae_training_{preset}.png`{extra}):\n", metrics_table(figs / f"ssae_metrics_{preset}.json"),
-                  "Against the bar the SSAE issue set (`ssae.train.SSAE_BAR`):\n", bar_table(figs / f"ssae_metrics_{preset}.json")]
+                  f"`figures/ssae_training_{preset}.png`{extra}):\n", metrics_table(summary),
+                  "Against the quality bar (`ssae.report.SSAE_BAR`):\n", results_table(quality_bar(summary.metrics), digits=4)]
     if (figs / f"ssae_ablation_{preset}.csv").exists():
         parts += [f"**Ablations** (`make ablate`, `figures/ssae_ablation_{preset}.md` with each row's overrides; validation split, "
                   "held-out GSM8K train problems; `val_cut_plateau` is the cut against the constant prefix fitted to a plateau):\n",
-                  ablation_table(preset), f"![information vs L0](figures/ssae_info_vs_l0_{preset}.png)\n"]
-    if (figs / f"table1_{preset}.md").exists():
-        parts += [linear_table(figs / f"table1_{preset}.md"), f"![Figure 1](figures/figure1_{preset}.png)\n"]
+                  ablation_table(preset), f"![NLL cut vs L0](figures/ssae_info_vs_l0_{preset}.png)\n"]
+    if (figs / f"table1_{preset}.csv").exists() and (figs / f"table1_{preset}.json").exists():
+        parts += [linear_table(preset), f"![Figure 1](figures/figure1_{preset}.png)\n"]
     if (figs / f"claims_{preset}.md").exists():
         parts += ["**What holds of the paper's Table 1 claims** (`figures/claims_" + preset + ".md`):\n", (figs / f"claims_{preset}.md").read_text()]
     if (figs / f"bench_{preset}.md").exists():   # written by `make bench`, not by `make reproduce`
