@@ -134,11 +134,13 @@ def _states_shared(encoder, steps: TokenizedSteps, rows: list[int], prefix_rows:
     return hidden[torch.arange(len(rows), device=device), torch.tensor([len(q) - 1 for q in queries], device=device)].float()
 
 @torch.no_grad()
-def step_states(encoder, steps: TokenizedSteps, groups: list, batch_groups: int = 4, shared: bool = True, device="cpu",
+def step_states(encoder, steps: TokenizedSteps, groups: list, batch_groups: int = 1, shared: bool = True, device="cpu",
                 dtype=torch.float32) -> torch.Tensor:
     """The encoder state h [N, d] (fp32) of every step, `groups[i]` naming step i's sample. With `shared`, a sample's steps
     whose contexts are prefixes of its longest context share one pass over it (`_states_shared`); the others, and all
-    steps without `shared`, are encoded alone. Either way h equals `SSAE.encoder_states` of the step's own batch."""
+    steps without `shared`, are encoded alone. Either way h equals `SSAE.encoder_states` of the step's own batch.
+    `batch_groups` samples share a pass: with 1 (the default) a sample's codes depend on that sample alone; with more, on
+    the samples padded beside it (bf16 rounding), for no gain on a CPU."""
     members = {}
     for i, g in enumerate(groups): members.setdefault(g, []).append(i)
     out = torch.empty(len(groups), encoder.config.hidden_size)
@@ -191,7 +193,7 @@ def load_probe(path: Path) -> dict[str, np.ndarray]:
     return load_arrays(str(path))
 
 # %% ../nbs/12_voting.ipynb #4f29b9bd
-VOTING_VERSION = 2   # part of every cache key: bump when the sampling or encoding code changes what it writes (2: `sample_rows`)
+VOTING_VERSION = 3   # part of every cache key: bump when the sampling or encoding code changes what it writes (2: `sample_rows`, 3: a sample per encoder pass)
 
 @dataclass
 class Questions:
@@ -401,8 +403,9 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
     t1 = time.time()
     model = load_ssae(checkpoint, device)[0]
     sha = file_sha(checkpoint / "ssae.safetensors")
-    codes = {n: sample_codes(p, model, sha, tok, evals[n], samples[n], s, cfg.steps, cfg.encode_batch, dtype) for n in evals}
-    train_codes = sample_codes(p, model, sha, tok, train, train_samples, train_cfg, cfg.steps, cfg.encode_batch, dtype)
+    # one sample per encoder pass: its codes then depend on it alone (`step_states`); `encode_batch` sizes the decoding below
+    codes = {n: sample_codes(p, model, sha, tok, evals[n], samples[n], s, cfg.steps, 1, dtype) for n in evals}
+    train_codes = sample_codes(p, model, sha, tok, train, train_samples, train_cfg, cfg.steps, 1, dtype)
     seconds["codes"] = time.time() - t1
     # Labels of the training problems' steps. Outcome (ours): a step is positive when its sample's answer is right.
     # Reconstruction (the paper's, for fidelity): its own code decodes back to its last number; -1 (no number) is left out.

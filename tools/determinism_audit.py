@@ -6,7 +6,8 @@ Each pass runs on the same inputs twice, nothing cached (caches go to a fresh fo
               label (NumericJudge), Table 1's `sampled_correct`
   reconstruct 04/07: the step decoded greedily from each step's own code (`reconstruct_steps`) and its label (`recon_correct`)
   codes       04/07/10: encoder states and sparse codes of every step (`encode_split`, `sparse_code`): the probes' features
-  step-codes  12: the codes of sampled solutions' steps (`step_states`, `batch_groups` and shared prefixes)
+  step-codes  12: the codes of sampled solutions' steps (`step_states`: a sample per pass; the samples in another order,
+              and for reference 4 samples per pass)
   sampling    12: k samples per question (`sample_rows`) and their log-probabilities; and, for reference, `generate`
               seeded per call (`sample_solutions`)
   greedy      12: greedy solutions (`sample_rows(greedy=True)`), the Greedy rows of Table 4
@@ -83,9 +84,10 @@ def main() -> int:
     z_hat = None
     if "codes" in only or "reconstruct" in only or "n2g" in only:
         t = time.time()
-        a, b, c = codes_of(batch), codes_of(batch), codes_of(max(1, batch // 4 + 1))
+        a = codes_of(batch)
         z_hat = a["z"]
         if "codes" in only:
+            b, c = codes_of(batch), codes_of(max(1, batch // 4 + 1))
             differ = lambda x, y, key: int((x[key] != y[key]).any(1).sum())
             support = lambda x, y: int(((x["z"] > 0) != (y["z"] > 0)).any(1).sum())
             results["codes"] = report("codes", n, differ(a, b, "h"), differ(a, c, "h"), "steps' encoder states",
@@ -157,12 +159,17 @@ def main() -> int:
                 ex += e; owner += [j] * len(e)
             steps = tokenize_steps(ex, tok, CONTEXT_BUDGET, p.max_step_tokens)
             if len(steps):
-                enc = lambda groups: step_states(model.encoder, steps, owner, groups, shared=True, device=device, dtype=dtype)
-                a, b, c = enc(4), enc(4), enc(1)
-                za, zb, zc = (model.sparse_code(x.to(device)).cpu() for x in (a, b, c))
+                enc = lambda st, own, groups: step_states(model.encoder, st, own, groups, shared=True, device=device, dtype=dtype)
+                perm = sorted(range(len(owner)), key=lambda i: (-owner[i], i))   # the samples in the reverse order
+                rev = dataclasses.replace(steps, ctx_ids=[steps.ctx_ids[i] for i in perm], step_ids=[steps.step_ids[i] for i in perm])
+                a, b = enc(steps, owner, 1), enc(steps, owner, 1)
+                c = torch.empty_like(a); c[perm] = enc(rev, [owner[i] for i in perm], 1)
+                four = enc(steps, owner, 4)
+                za, zb, zc, z4 = (model.sparse_code(x.to(device)).cpu() for x in (a, b, c, four))
                 d = lambda x, y: int((x != y).any(1).sum())
                 results["step-codes"] = report("step-codes", len(a), d(a, b), d(a, c), "sampled steps' states",
-                                               f"; codes {d(za, zb)} / {d(za, zc)} differ", time.time() - t)
+                                               f"; codes {d(za, zb)} / {d(za, zc)} differ; with 4 samples per pass instead of 1, "
+                                               f"{d(a, four)} states and {d(za, z4)} codes differ", time.time() - t)
 
     if "n2g" in only:
         t = time.time()
