@@ -8,10 +8,12 @@ import argparse, builtins, csv, dataclasses, json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core import Preset, SSAEConfig, TrainConfig, atomic_write_text, figures_dir, fingerprint, get_preset, load_json, project_root, run_dir, save_figure
+from .core import Preset, SSAEConfig, TrainConfig, figures_dir, get_preset, project_root, run_dir
+from .store import atomic_write_text, fingerprint, load_json, save_figure
 from .models import load_tokenizer
 from .segment import gsm8k_splits
-from .ssae import SSAE, load_ssae, shipped_checkpoint
+from .ssae import SSAE
+from .checkpoint import load_ssae, shipped_checkpoint
 from .evaluate import RunSummary, Scores, _dist, from_record, plateau_baseline, read_csv, read_json, results_table, write_csv, write_json
 from .train import train_ssae
 

@@ -4,23 +4,19 @@
 
 # %% ../nbs/00_core.ipynb #37683e0f
 from __future__ import annotations
-import dataclasses, hashlib, json, os, random, tempfile, warnings
-from contextlib import contextmanager
+import dataclasses, json, os, random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from fastcore.basics import patch
-from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['PREFIX_PLACEMENTS', 'ACTIVATIONS', 'PRESET_NAMES', 'PRESETS', 'SSAEConfig', 'TrainConfig', 'BaselineConfig',
            'FeatureConfig', 'ProbeConfig', 'TokenSAEConfig', 'N2GConfig', 'SwapConfig', 'Sampling', 'VotingConfig',
            'Preset', 'get_preset', 'pick_device', 'cpu_has_bf16', 'pick_dtype', 'autocast', 'seed_everything',
-           'project_root', 'run_dir', 'figures_dir', 'atomic_path', 'atomic_write_text', 'save_json', 'CorruptFile',
-           'load_json', 'read_safetensors', 'progress', 'cached', 'fingerprint', 'file_sha', 'cached_json',
-           'cached_tensors', 'cached_shards', 'markdown_table', 'save_text_figure', 'save_figure', 'bootstrap_ci']
+           'project_root', 'run_dir', 'figures_dir']
 
 # %% ../nbs/00_core.ipynb #811bbdde
 PREFIX_PLACEMENTS = ("start", "after_sep")
@@ -469,137 +465,3 @@ def figures_dir(create: bool = True) -> Path:
     d = Path(os.environ["SSAE_FIGURES_DIR"]) if os.environ.get("SSAE_FIGURES_DIR") else project_root() / "figures"
     if create: d.mkdir(parents=True, exist_ok=True)
     return d
-
-# %% ../nbs/00_core.ipynb #bf716939
-@contextmanager
-def atomic_path(path: Path | str):
-    "Yield a temporary path beside `path`; on success rename it over `path`, on error delete it."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0); os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes owner-only files; results should read like any other file
-    try:
-        yield Path(tmp)
-        _fsync(tmp)
-        os.replace(tmp, path)
-        _fsync(path.parent)   # the rename itself lives in the folder
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
-def _fsync(path) -> None:
-    "Flush a file's (or a folder's) data to disk."
-    fd = os.open(path, os.O_RDONLY)
-    try: os.fsync(fd)
-    finally: os.close(fd)
-
-def atomic_write_text(path: Path | str, text: str) -> Path:
-    "Write `text` to `path` atomically."
-    with atomic_path(path) as tmp: Path(tmp).write_text(text, encoding="utf-8")
-    return Path(path)
-
-def save_json(path: Path | str, obj) -> Path:
-    "Write `obj` as indented JSON to `path` atomically."
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-class CorruptFile(ValueError):
-    "A file that exists but cannot be read as what it should hold: truncated by a full disk, damaged, or half-copied."
-
-def load_json(path: Path | str):
-    "The JSON value in `path`; an unreadable file raises `CorruptFile` naming it."
-    try: return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise CorruptFile(f"{path}: not a readable JSON file ({e})") from e
-
-def read_safetensors(path: Path | str, device="cpu") -> dict[str, torch.Tensor]:
-    "The tensors in safetensors file `path`; a truncated or damaged file raises `CorruptFile` naming it."
-    from safetensors.torch import load_file
-    if not Path(path).exists(): raise FileNotFoundError(path)
-    try: return load_file(str(path), device=str(device))
-    except Exception as e:   # safetensors raises its own error types for a damaged header or a short file
-        raise CorruptFile(f"{path}: not a readable safetensors file ({type(e).__name__}: {e}); it is truncated or damaged") from e
-
-# %% ../nbs/00_core.ipynb #2d58639f
-def progress(iterable=None, desc: str | None = None, disable: bool = False, **kwargs):
-    "A tqdm progress bar; silenced when `SSAE_QUIET` is set (tests, CI logs)."
-    return tqdm(iterable, desc=desc, disable=disable or bool(os.environ.get("SSAE_QUIET")), **kwargs)
-
-# %% ../nbs/00_core.ipynb #136e4965
-def cached(path: Path | str, compute, write, read):
-    """`read(path)` when `path` holds a readable entry; else `write(tmp, compute())` atomically, then `read(path)`: the
-    first run returns exactly what every rerun reads back. An unreadable entry is recomputed, with a warning naming it."""
-    path = Path(path)
-    if path.exists():
-        try: return read(path)
-        except Exception as e:   # each reader raises its own error type for a truncated or damaged file
-            warnings.warn(f"{path}: unreadable cache entry ({type(e).__name__}: {e}); recomputing it")
-    with atomic_path(path) as tmp: write(tmp, compute())
-    return read(path)
-
-def fingerprint(*parts) -> str:
-    "A short, stable hash of JSON-able `parts` (anything else by its `str`): the key of a cache entry."
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-def file_sha(path: Path | str) -> str:
-    "SHA-256 of a file's bytes, read in blocks: what a cache key holds for a checkpoint, so retrained weights miss the cache."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()
-
-def cached_json(path: Path | str, compute):
-    "`cached` for a JSON value."
-    return cached(path, compute, lambda tmp, v: Path(tmp).write_text(json.dumps(v, indent=2, sort_keys=True, default=str) + "\n"), load_json)
-
-def cached_tensors(path: Path | str, compute) -> dict[str, torch.Tensor]:
-    "`cached` for a dict of tensors, stored as safetensors."
-    from safetensors.torch import save_file
-    return cached(path, compute, lambda tmp, v: save_file({k: t.contiguous() for k, t in v.items()}, str(tmp)), read_safetensors)
-
-# %% ../nbs/00_core.ipynb #bc37c930
-def cached_shards(folder: Path | str, n: int, size: int, compute, prefix: str = "steps", as_json: bool = False, desc: str = "") -> list:
-    """`compute(indices)` over `range(n)` in shards of `size` items, each a `cached_tensors` (or `cached_json`) entry
-    `<prefix><start>-<end>` in `folder`; returns the shards' values in order."""
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    read_or_compute, suffix = (cached_json, ".json") if as_json else (cached_tensors, ".safetensors")
-    return [read_or_compute(folder / f"{prefix}{s:07d}-{min(s + size, n):07d}{suffix}", lambda: compute(list(range(s, min(s + size, n)))))
-            for s in progress(range(0, n, size), desc=desc, disable=not desc)]
-
-# %% ../nbs/00_core.ipynb #74c4b67a
-def markdown_table(rows: list[dict], columns: list[str] | tuple[str, ...], digits: int = 3) -> str:
-    "A Markdown table of `rows` (dicts) in `columns`; floats with `digits` decimals, `|` and newlines escaped."
-    def cell(v) -> str:
-        return f"{v:.{digits}f}" if isinstance(v, float) else str(v).replace("|", "\\|").replace("\n", " ")
-    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    return "\n".join(lines + ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]) + "\n"
-
-def save_text_figure(stem: str, text: str, title: str, size: tuple[float, float], fontsize: float = 7.5) -> list[Path]:
-    "`text` in a monospace font under `title`, as `figures/<stem>.{png,pdf}` (decoded examples a reader checks by eye)."
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=size); ax.axis("off")
-    ax.text(0, 1, text, va="top", family="monospace", fontsize=fontsize, transform=ax.transAxes)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return save_figure(fig, stem)
-
-def save_figure(fig, stem: str) -> list[Path]:
-    """`fig` as `figures/<stem>.{png,pdf}`, then closed. The PDF carries no creation date, so redrawing the same figure
-    rewrites the same bytes."""
-    import matplotlib.pyplot as plt
-    paths = [figures_dir() / f"{stem}.{ext}" for ext in ("png", "pdf")]
-    for p in paths: fig.savefig(p, dpi=150, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
-    plt.close(fig)
-    return paths
-
-# %% ../nbs/00_core.ipynb #b130363b
-def bootstrap_ci(num, den=None, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """(estimate, low, high): sum(num) / sum(den), or the mean of `num` when `den` is None, with a percentile bootstrap
-    interval over rows (questions, pairs); nan when undefined."""
-    num = np.asarray(num, dtype=float)
-    den = np.ones_like(num) if den is None else np.asarray(den, dtype=float)
-    if len(num) == 0 or den.sum() == 0: return (float("nan"),) * 3
-    idx = np.random.default_rng(seed).integers(0, len(num), size=(n_boot, len(num)))
-    d = den[idx].sum(1)
-    stats = np.where(d > 0, num[idx].sum(1) / np.where(d > 0, d, 1), np.nan)
-    lo, hi = np.nanquantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(num.sum() / den.sum()), float(lo), float(hi)

@@ -10,8 +10,9 @@ import torch
 import torch.nn as nn
 from transformers.masking_utils import create_causal_mask
 
-from .core import autocast, cached_shards
-from .segment import StepBatch, StepSplit, bucket_batches
+from .core import autocast
+from .store import cached_shards
+from .segment import StepSplit
 
 def run_layers(base: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor, start: int, stop: int,
                norm: bool) -> torch.Tensor:
@@ -48,8 +49,8 @@ def encode_trunk_split(trunk_states, split: StepSplit, cache: Path, batch_size: 
     [tokens, d] (fp32) with `offsets` [N + 1], from (or into) the shard cache folder `cache`."""
     def encode(idx: list[int]) -> dict[str, torch.Tensor]:
         lengths, rows = [split.steps.lengths[i] for i in idx], [None] * len(idx)
-        for b in bucket_batches(lengths, batch_size, seed=0, shuffle=False):
-            with autocast(device, dtype): h = trunk_states(split.steps.batch([idx[i] for i in b], device)).float().cpu()
+        for b, batch in split.batches(idx, batch_size, device):
+            with autocast(device, dtype): h = trunk_states(batch).float().cpu()
             for j, i in enumerate(b): rows[i] = h[j, :lengths[i]]
         return dict(states=torch.cat(rows), lengths=torch.tensor(lengths))
     parts = cached_shards(cache, len(split), shard_size, encode, prefix="trunk", desc=f"trunk {split.name}")

@@ -12,13 +12,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .core import (BaselineConfig, Preset, atomic_path, autocast, cached_json, fingerprint, load_json, markdown_table, progress,
-                       run_dir, save_json)
+from .core import BaselineConfig, Preset, autocast, run_dir
+from .store import atomic_path, cached_json, fingerprint, load_json, markdown_table, progress, save_json
 from .data import answers_equal, last_number
 from .models import model_revision
 from .segment import StepSplit, bucket_batches, eval_indices
 from .encoder import trunk_rows
-from .ssae import SSAE, reconstruct, trained_weights_hash
+from .ssae import SSAE, reconstruct
+from .checkpoint import trained_weights_hash
 
 # %% auto #0
 __all__ = ['RENAMED', 'BASELINE_VERSION', 'renamed', 'record_keys', 'to_record', 'from_record', 'KeyedRecord', 'write_json',
@@ -199,9 +200,8 @@ def _through_encoder(model: SSAE, split: StepSplit, rows: list[int], batch_size:
     """`then(h)` [len(rows), width] for the encoder states h of the steps `rows` (length-bucketed batches, in `rows` order),
     from the cached trunk states when `trunks` holds the split's."""
     out = torch.empty(len(rows), width)
-    for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
-        batch, picked = split.steps.batch([rows[i] for i in b], device), [rows[i] for i in b]
-        trunk = trunk_rows(trunks[split.name], picked, device) if trunks and split.name in trunks else None
+    for b, batch in split.batches(rows, batch_size, device):
+        trunk = trunk_rows(trunks[split.name], [rows[i] for i in b], device) if trunks and split.name in trunks else None
         with autocast(device, dtype): out[b] = then(model.encoder_states(batch, trunk)).float().cpu()
     return out
 
@@ -258,8 +258,8 @@ def context_only_nll(model: SSAE, split: StepSplit, batch_size: int, device, dty
     "NLL per token of `split`'s steps (the seeded subset `eval_indices(limit)`) under the constant prefix alone."
     idx = eval_indices(len(split), limit)
     total = tokens = 0.0
-    for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
-        with autocast(device, dtype): (nll, n), = model.prefix_nlls([], split.steps.batch([idx[i] for i in b], device))
+    for _, batch in split.batches(idx, batch_size, device):
+        with autocast(device, dtype): (nll, n), = model.prefix_nlls([], batch)
         total += nll.sum().item(); tokens += n.sum().item()
     return ContextNLL(nll=total / tokens, tokens=int(tokens), steps=len(idx))
 

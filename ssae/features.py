@@ -12,14 +12,15 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from .core import (FeatureConfig, Preset, atomic_path, autocast, cached_shards, atomic_write_text, file_sha, fingerprint,
-                       load_json, read_safetensors, run_dir, save_json)
+from .core import FeatureConfig, Preset, autocast, run_dir
+from .store import atomic_path, cached_shards, atomic_write_text, file_sha, fingerprint, load_json, read_safetensors, save_json
 from .data import load_benchmark
 from .generation import blank_token_mask, first_line, greedy_decode, stop_token_mask
 from .judge import APIJudge, Judge, JudgeItem, JudgmentCache, LocalJudge, MathJudge, NumericJudge, cached_judge
 from .models import chat_prompt_ids, load_lm, load_tokenizer, model_revision
 from .segment import STEP_JOINER, StepExample, StepSplit, benchmark_step_examples, eval_indices, left_pad, tokenize_steps
-from .ssae import SSAE, encode_split, load_ssae, reconstruct, require_checkpoint
+from .ssae import SSAE, reconstruct
+from .checkpoint import encode_split, load_ssae, require_checkpoint
 
 # %% auto #0
 __all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'STEP_TENSORS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'ProbedBenchmark', 'EvalSet',

@@ -9,7 +9,8 @@ import torch
 import torch.nn as nn
 from transformers import DynamicCache
 
-from .core import Sampling, autocast, fingerprint
+from .core import Sampling, autocast
+from .store import fingerprint
 from .segment import left_pad
 
 # %% auto #0

@@ -4,16 +4,18 @@
 
 # %% ../nbs/04a_hub.ipynb #fcc4a624
 from __future__ import annotations
-import importlib, json, pickle, re, tempfile
+import importlib, pickle, re, tempfile
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from .core import Preset, SSAEConfig, atomic_write_text, file_sha, get_preset, load_json, markdown_table, pick_dtype
+from .core import Preset, SSAEConfig, get_preset, pick_dtype
+from .store import atomic_write_text, file_sha, load_json, markdown_table
 from .models import load_tokenizer
 from .segment import gsm8k_splits
-from .ssae import CHECKPOINT_FORMAT, SSAE, ContextPrior, _load_weights, load_ssae, save_ssae
+from .ssae import SSAE, ContextPrior
+from .checkpoint import CHECKPOINT_FORMAT, _load_weights, load_ssae, save_ssae
 
 # %% auto #0
 __all__ = ['REFERENCE_PRIOR_LAYOUT', 'SSAE_FROM_REFERENCE', 'CARD', 'REPO_ID', 'reference_shapes', 'read_reference_checkpoint',

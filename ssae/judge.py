@@ -14,7 +14,8 @@ from typing import Iterable, Sequence
 
 import torch
 
-from .core import autocast, pick_dtype, progress
+from .core import autocast, pick_dtype
+from .store import progress
 from .data import answers_equal, extract_boxed, last_number
 from .segment import left_pad
 from .models import chat_prompt_ids, load_lm

@@ -4,9 +4,8 @@
 
 # %% ../nbs/10_n2g.ipynb #e6f59d0e
 from __future__ import annotations
-import dataclasses, hashlib, html, json, os, re, time
+import dataclasses, hashlib, json, os, re, time
 from collections import Counter
-from fractions import Fraction
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,22 +14,21 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .core import (N2GConfig, Preset, atomic_path, atomic_write_text, autocast, cached_json, figures_dir, file_sha,
-                       fingerprint, load_json, markdown_table, progress, run_dir, save_figure, save_json)
+from .core import N2GConfig, Preset, autocast, figures_dir, run_dir
+from .store import atomic_write_text, cached_json, file_sha, fingerprint, load_json, markdown_table, progress, save_json
 from .features import chapter_setup
 from .segment import StepSplit, gsm8k_splits
-from .ssae import SSAE, encode_split, load_ssae, state_cache_dir
-from .tables import latex_table
+from .ssae import SSAE
+from .checkpoint import encode_split, load_ssae, state_cache_dir
 
 # %% auto #0
 __all__ = ['ActivationFn', 'WILDCARD', 'PAD', 'CATEGORIES', 'PAPER_SHARES', 'JUDGE_PROMPT', 'N2G_VERSION', 'RULE_LABELLER',
-           'SHARED_MEASURES', 'TABLE2_COLUMNS', 'MODES', 'head_split', 'split_codes', 'rank_latents', 'top_rows',
-           'encoder_input', 'token_batches', 'ssae_activation', 'Example', 'shortest_suffixes', 'bisect_suffixes',
-           'as_pattern', 'wildcards', 'mine', 'mine_one_by_one', 'id_matrix', 'pattern_hits', 'match_starts', 'prf',
-           'confusion', 'averages', 'token_class', 'rule_category', 'parse_category', 'judge_category', 'shared_unique',
-           'mine_latents', 'distinct_patterns', 'evaluate_patterns', 'heldout_sequences', 'n2g_results',
-           'label_latents', 'final_step_rows', 'write_final_steps', 'baseline_f1', 'beats_baseline', 'table2_rows',
-           'write_table2', 'write_figure2', 'latent_section', 'write_latent_pages', 'search_report', 'verdicts']
+           'head_split', 'split_codes', 'rank_latents', 'top_rows', 'encoder_input', 'token_batches', 'ssae_activation',
+           'Example', 'shortest_suffixes', 'bisect_suffixes', 'as_pattern', 'wildcards', 'mine', 'mine_one_by_one',
+           'id_matrix', 'pattern_hits', 'match_starts', 'prf', 'confusion', 'averages', 'token_class', 'rule_category',
+           'parse_category', 'judge_category', 'shared_unique', 'mine_latents', 'distinct_patterns',
+           'evaluate_patterns', 'heldout_sequences', 'n2g_results', 'label_latents', 'final_step_rows',
+           'write_final_steps']
 
 # %% ../nbs/10_n2g.ipynb #91d4111b
 def head_split(split: StepSplit, n: int | None) -> StepSplit:
@@ -447,175 +445,3 @@ def write_final_steps(rows: list[dict], name: str) -> Path:
                              f"Top mined latents on held-out GSM8K test steps ({name} preset): active steps, how many are a problem's "
                              "last step, and the share of all last steps on which the latent fires\n\n"
                              + markdown_table(rows, ("latent", "category", "active", "last_steps_among_active", "share_of_last_steps")))
-
-# %% ../nbs/10_n2g.ipynb #896db7e4
-SHARED_MEASURES = {"steps": "held-out steps", "pairs": "pairs of consecutive steps", "active_per_step": "active dimensions per step",
-                   "shared_per_pair": "dimensions both steps of a pair use", "alone_per_pair": "dimensions only one step of a pair uses",
-                   "shared_fraction": "shared / (shared + alone), mean over pairs", "live_latents": "latents active on some step",
-                   "latents_on_half": "latents active on >= 50% of steps (shared)", "latents_5_to_50": "latents active on 5-50% of steps",
-                   "latents_under_5": "latents active on < 5% of steps (unique)"}
-TABLE2_COLUMNS = ("latent", "category", "patterns", "active", "P_any", "R_any", "F1_any", "P_anch", "R_anch", "F1_anch", "F1_base", "explained")
-MODES = (("anywhere", "any"), ("anchored", "anch"))   # matching mode, its tag in the table's columns
-
-def baseline_f1(active: int, steps: int) -> float:
-    "F1 of predicting 'active' on every one of `steps` held-out steps, for a latent active on `active` of them: 2p / (1 + p), p = active / steps."
-    return 2 * active / (steps + active) if active else 0.0
-
-def beats_baseline(counts: dict, steps: int) -> bool:
-    "Whether the F1 of confusion counts `counts` (tp, fp, fn) is strictly above the latent's `baseline_f1`, compared exactly (as fractions)."
-    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
-    if tp == 0: return False   # F1 0 is above no baseline
-    return Fraction(2 * tp, 2 * tp + fp + fn) > Fraction(2 * (tp + fn), steps + tp + fn)
-
-def _explained(modes: Sequence[tuple[str, bool]]) -> str:
-    return ", ".join(tag for tag, ok in modes if ok) or "no"
-
-def table2_rows(result: dict) -> list[dict]:
-    """One row per mined latent, then the micro and macro averages: P/R/F1 in both matching modes, `F1_base` (the
-    always-active baseline) and `explained` (the modes whose F1 is above it, or "no")."""
-    n, rows = result["eval_steps"], []
-    for r in result["latents"]:
-        row = dict(latent=r["latent"], category=r["category"], patterns=len(r["patterns"]), active=r["support"])
-        for mode, tag in MODES:
-            v = prf(r["eval"][mode]["tp"], r["eval"][mode]["fp"], r["eval"][mode]["fn"])
-            row |= {f"P_{tag}": v["precision"], f"R_{tag}": v["recall"], f"F1_{tag}": v["f1"]}
-        row |= dict(F1_base=baseline_f1(r["support"], n), explained=_explained([(tag, beats_baseline(r["eval"][mode], n)) for mode, tag in MODES]))
-        rows.append(row)
-    per = list(rows)
-    # micro: the pooled counts of predicting 'active' everywhere (tp = all active steps, fp = the rest, fn = 0); macro: the mean
-    base = dict(micro=baseline_f1(sum(r["active"] for r in per), n * len(per)), macro=float(np.mean([r["F1_base"] for r in per])) if per else 0.0)
-    for avg in ("micro", "macro"):
-        row = dict(latent=f"**{avg}**", category="", patterns=sum(r["patterns"] for r in per), active=sum(r["active"] for r in per))
-        for mode, tag in MODES:
-            v = result["averages"][mode][avg]
-            row |= {f"P_{tag}": v["precision"], f"R_{tag}": v["recall"], f"F1_{tag}": v["f1"]}
-        row |= dict(F1_base=base[avg], explained=_explained([(tag, row[f"F1_{tag}"] > base[avg]) for _, tag in MODES]))
-        rows.append(row)
-    return rows
-
-# %% ../nbs/10_n2g.ipynb #66f856b0
-def write_table2(result: dict, name: str) -> Path:
-    "figures/table2_<name>.{md,csv,tex,json} and figures/table2_shared_unique_<name>.md; returns the Markdown path."
-    import csv
-    figs, rows, s = figures_dir(), table2_rows(result), result["search"]
-    per = rows[:len(result["latents"])]
-    explained = {mode: sum(tag in r["explained"].split(", ") for r in per) for mode, tag in MODES}
-    head = (f"Table 2 ({name} preset): patterns of the {len(result['latents'])} latents with the largest summed z_hat over "
-            f"{result['rank_steps']} GSM8K training steps, mined from up to {result['config']['examples']} top examples each; "
-            f"precision (P), recall (R) and F1 of 'some pattern matches' against 'z_hat > 0' on {result['eval_steps']} held-out "
-            f"GSM8K test steps ({result['eval_problems']} problems). *any*: a pattern anywhere in context + step (the reference's "
-            f"matching); *anch*: ending at the step's last token. *F1_base*: the F1 of predicting 'active' on every held-out step, "
-            f"2p / (1 + p) for a latent active on a share p of them (micro: pooled over latents; macro: their mean). A latent counts "
-            f"as explained by its patterns in a mode only when their F1 there is above F1_base (*explained* names those modes; on "
-            f"the average rows, whether the average F1 is above the average baseline): {explained['anywhere']} of {len(per)} "
-            f"latents anywhere, {explained['anchored']} anchored. Categories: {result['labeller']}. The paper (50 latents of "
-            f"SSAE-Qwen) reports no P/R/F1 values that this reproduction could read.\n\n")
-    atomic_write_text(figs / f"table2_{name}.md", head + markdown_table(rows, TABLE2_COLUMNS))
-    with atomic_path(figs / f"table2_{name}.csv") as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=TABLE2_COLUMNS); w.writeheader()
-        w.writerows([r | dict(latent=str(r["latent"]).strip("*")) for r in rows])
-    atomic_write_text(figs / f"table2_{name}.tex", latex_table([r | dict(latent=str(r["latent"]).strip("*")) for r in rows], TABLE2_COLUMNS))
-    save_json(figs / f"table2_{name}.json", dict(preset=result["preset"], rank_steps=result["rank_steps"], eval_steps=result["eval_steps"],
-                                                 eval_problems=result["eval_problems"], latents=len(result["latents"]), labeller=result["labeller"],
-                                                 config=result["config"], dtype=result["dtype"], search=s, averages=result["averages"],
-                                                 baseline_f1={r["latent"].strip("*"): r["F1_base"] for r in rows[len(per):]}, explained=explained,
-                                                 seconds=result["seconds"], shared=result["shared"],
-                                                 categories=dict(Counter(r["category"] for r in result["latents"]))))
-    sh = result["shared"]
-    summary = [dict(measure=m, value=sh[k]) for k, m in SHARED_MEASURES.items()]
-    atomic_write_text(figs / f"table2_shared_unique_{name}.md",
-                      f"Shared and unique dimensions of consecutive held-out GSM8K test steps ({name} preset)\n\n"
-                      + markdown_table(summary, ("measure", "value")) + "\nMost often active latents:\n\n"
-                      + markdown_table(result["shared_top"], ("latent", "active_share", "kept_by_next_step")))
-    return figs / f"table2_{name}.md"
-
-def write_figure2(result: dict, name: str) -> Path:
-    "figures/figure2_<name>.{png,pdf}: the category shares of the mined latents beside the paper's GSM8K-Qwen shares."
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    figs, n = figures_dir(), len(result["latents"])
-    counts = Counter(r["category"] for r in result["latents"])
-    ours = [100 * counts[c] / max(n, 1) for c in CATEGORIES]
-    x = np.arange(len(CATEGORIES))
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    b1 = ax.bar(x - 0.2, ours, 0.4, label=f"ours: SSAE-{result['preset']}, {n} latents")
-    b2 = ax.bar(x + 0.2, [PAPER_SHARES[c] for c in CATEGORIES], 0.4, label="paper: SSAE-Qwen, 50 latents (LLM labels)")
-    for bars in (b1, b2): ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
-    ax.set_xticks(x, [c.replace(" & ", " &\n").replace(" Resolution", "\nResolution").replace("Intermediate ", "Intermediate\n") for c in CATEGORIES], fontsize=8)
-    ax.set(ylabel="share of mined latents (%)", title=f"Figure 2: latent categories on GSM8K. Ours labelled by: {result['labeller']}")
-    ax.title.set_fontsize(9); ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, f"figure2_{name}")
-    return figs / f"figure2_{name}.png"
-
-# %% ../nbs/10_n2g.ipynb #c54626d4
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-section{border-top:1px solid #ccc;padding:.6em 0} h2{font-size:1.1em;margin:.3em 0} .meta{color:#555;font-size:.9em}
-code.pat{background:#eef;padding:1px 4px;margin:2px;display:inline-block;white-space:pre} .tok{white-space:pre-wrap}
-.ctx{color:#888} .hit{background:#ffd54f;font-weight:600} .wild{color:#999} .sep{color:#0a0;font-weight:600}
-table{border-collapse:collapse;font-size:.9em} td,th{padding:2px 8px;vertical-align:top;text-align:left} td.act{text-align:right}
-nav a{margin-right:.6em}"""
-
-def _token_span(text: str, cls: str) -> str:
-    shown = text.replace("\n", "\u21b5\n")
-    return f'<span class="{cls}">{html.escape(shown)}</span>' if cls else html.escape(shown)
-
-def latent_section(r: dict) -> str:
-    "The HTML of one latent."
-    ev = {m: prf(r["eval"][m]["tp"], r["eval"][m]["fp"], r["eval"][m]["fn"]) for m in ("anywhere", "anchored")}
-    stats = " &middot; ".join(f"{m}: P {v['precision']:.2f} R {v['recall']:.2f} F1 {v['f1']:.2f}" for m, v in ev.items())
-    pats = "".join(f'<code class="pat">{"".join(_token_span(t, "wild" if t == "*" else "") for t in p["text"])}</code>'
-                   f'<small>&times;{p["examples"]}</small> ' for p in r["patterns"]) or "<i>no pattern: no step-only suffix keeps half the activation</i>"
-    rows = []
-    for e in r["page"]:
-        classes = ["hit" if i in set(e["matched"]) else "sep" if i == e["step_start"] else "ctx" if i < e["step_start"] else ""
-                   for i in range(len(e["tokens"]))]
-        toks, i = [], 0
-        while i < len(classes):   # runs of tokens of one class share a span
-            j = i
-            while j < len(classes) and classes[j] == classes[i]: j += 1
-            toks.append(_token_span("".join(e["tokens"][i:j]), classes[i])); i = j
-        rows.append(f'<tr><td class="act">{e["activation"]:.3f}</td><td class="tok">{"&hellip;" if e["context_cut"] else ""}{"".join(toks)}</td></tr>')
-    return (f'<section id="latent-{r["latent"]}"><h2>Latent {r["latent"]} (rank {r["rank"]}): {html.escape(r["category"])}</h2>'
-            f'<div class="meta">{html.escape(r["label"])} &middot; labelled by {html.escape(r["labeller"])} &middot; summed activation '
-            f'{r["total"]:.2f} &middot; active on {r["support"]} held-out steps<br>{stats}</div>'
-            f'<p>{pats}</p><table><tr><th>z&#770;</th><th>top steps (grey: end of the context; green: &lt;sep&gt;; '
-            f'yellow: tokens a pattern matches)</th></tr>{"".join(rows)}</table></section>')
-
-def write_latent_pages(result: dict, name: str) -> Path:
-    "figures/latents_<name>.html: a section per mined latent."
-    nav = "".join(f'<a href="#latent-{r["latent"]}">{r["latent"]}</a>' for r in result["latents"])
-    body = (f"<h1>SSAE latents ({html.escape(name)} preset)</h1><p>{len(result['latents'])} latents with the largest summed activation "
-            f"over {result['rank_steps']} GSM8K training steps; P/R/F1 on {result['eval_steps']} held-out test steps; categories by "
-            f"{html.escape(result['labeller'])}. A pattern is the token ids before the step's eos; &lowast; matches any token.</p>"
-            f"<nav>{nav}</nav>" + "".join(latent_section(r) for r in result["latents"]))
-    page = f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>SSAE latents: {html.escape(name)}</title><style>{_CSS}</style></head><body>{body}</body></html>\n'
-    return atomic_write_text(figures_dir() / f"latents_{name}.html", page)
-
-# %% ../nbs/10_n2g.ipynb #d8c11ab3
-def search_report(summary: dict) -> str:
-    "The search statistics of a `table2_<preset>.json` as Markdown bullets."
-    s, n = summary["search"], summary["search"]["examples"]
-    pct = lambda a, b: f"{a} of {b} ({100 * a / max(b, 1):.0f}%)"
-    return (f"- examples mined: {n} ({summary['latents']} latents); with a suffix within `<sep> step <eos>` keeping "
-            f"{summary['config']['threshold']} of the full activation: {pct(s['with_suffix'], n)}; with a pattern: {pct(s['with_pattern'], n)}\n"
-            f"- mean suffix length {s['mean_suffix']:.1f} tokens (eos included); mean pattern length {s['mean_pattern_tokens']:.1f} tokens (wildcards included)\n"
-            f"- binary search over suffix lengths picks the linear scan's length in {pct(s['bisect_same_length'], s['with_suffix'])} of the examples with a suffix\n"
-            f"- wall time of the first run (s): {summary['seconds']}\n")
-
-def verdicts(summary: dict, table: "pd.DataFrame") -> str:
-    "What the numbers say about the paper's claim that latents capture interpretable step-level patterns, as Markdown bullets."
-    per = table[~table["latent"].isin(["micro", "macro"])]
-    av = summary["averages"]
-    good = lambda col, x: int((per[col] >= x).sum())
-    explained = lambda tag: int(per["explained"].map(lambda s: tag in str(s).split(", ")).sum())
-    base = float(table.loc[table["latent"] == "micro", "F1_base"].iloc[0])
-    cats = summary["categories"]
-    return (f"- Micro F1 {av['anywhere']['micro']['f1']:.2f} (anywhere) and {av['anchored']['micro']['f1']:.2f} (anchored); macro F1 "
-            f"{av['anywhere']['macro']['f1']:.2f} and {av['anchored']['macro']['f1']:.2f}, over {summary['latents']} latents and "
-            f"{summary['eval_steps']} held-out steps.\n"
-            f"- Latents explained by their patterns (F1 above the always-active baseline F1_base): {explained('any')} of {len(per)} "
-            f"anywhere, {explained('anch')} anchored; the baseline's micro F1 is {base:.2f}. Patterns with precision >= 0.8: "
-            f"{good('P_any', 0.8)} anywhere, {good('P_anch', 0.8)} anchored.\n"
-            f"- Categories ({summary['labeller']}): " + ", ".join(f"{c} {cats.get(c, 0)}" for c in CATEGORIES) +
-            " (paper, GSM8K-Qwen: " + ", ".join(f"{c} {v}%" for c, v in PAPER_SHARES.items()) + ").\n")

@@ -21,8 +21,8 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .core import (Preset, ProbeConfig, atomic_write_text, cached_json, cached_tensors, figures_dir, file_sha, fingerprint,
-                       markdown_table, progress, run_dir, save_figure, save_json)
+from .core import Preset, ProbeConfig, figures_dir, run_dir
+from .store import atomic_write_text, cached_json, cached_tensors, file_sha, fingerprint, markdown_table, progress, save_figure, save_json
 from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, step_features
 from .models import load_lm, load_tokenizer
 from .tables import latex_table, tex_escape

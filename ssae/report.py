@@ -4,16 +4,18 @@
 
 # %% ../nbs/05b_report.ipynb #ee69fb62
 from __future__ import annotations
-import csv, shutil, textwrap
+import csv, dataclasses, shutil, textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .core import Preset, atomic_path, atomic_write_text, autocast, figures_dir, save_figure, save_text_figure
+from .core import Preset, autocast, figures_dir
+from .store import atomic_path, atomic_write_text, save_figure, save_text_figure
 from .segment import StepSplit
-from .ssae import SSAE, ContextPrior, reconstruct, shipped_checkpoint
+from .ssae import SSAE, ContextPrior, reconstruct
+from .checkpoint import shipped_checkpoint
 from .evaluate import RunSummary, SSAEMetrics, Scores, from_record, results_table, to_record, write_json
 
 # %% auto #0

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .core import autocast
-from .segment import StepSplit, bucket_batches, eval_indices
+from .segment import StepSplit, eval_indices
 
 # %% auto #0
 __all__ = ['POOLINGS', 'ScreenRow', 'pooled_states', 'screen_encoder_states']
@@ -33,8 +33,7 @@ def pooled_states(encoder: torch.nn.Module, split: StepSplit, rows: list[int], l
                   device, dtype) -> dict[tuple[int, str], torch.Tensor]:
     "States [len(rows), d] of the steps `rows` after each of `layers` layers, pooled each way of `POOLINGS`."
     out = {(l, p): torch.empty(len(rows), encoder.config.hidden_size) for l in layers for p in POOLINGS}
-    for b in bucket_batches([split.steps.lengths[i] for i in rows], batch_size, seed=0, shuffle=False):
-        batch = split.steps.batch([rows[i] for i in b], device)
+    for b, batch in split.batches(rows, batch_size, device):
         with autocast(device, dtype):
             hidden = encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True).hidden_states
         r, step = torch.arange(len(b), device=device), batch.loss_mask.float()

@@ -4,31 +4,26 @@
 
 # %% ../nbs/04_ssae.ipynb #65231eb8
 from __future__ import annotations
-import dataclasses, hashlib, math, re
+import dataclasses, math
 
 import numpy as np
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from fastcore.basics import patch
 from transformers import DynamicCache
 
-from .core import (CorruptFile, Preset, SSAEConfig, atomic_path, autocast, cached_shards, fingerprint, get_preset, load_json,
-                       project_root, read_safetensors, run_dir, save_json)
-from .encoder import append_memory, encode_trunk_split, run_layers, trunk_rows
+from .core import SSAEConfig, autocast
+from .encoder import append_memory, run_layers
 from .generation import blank_token_mask, first_line, greedy_decode, stop_token_mask
-from .models import load_lm, model_revision
-from .segment import SEP_TOKEN, StepBatch, StepSplit, bucket_batches, left_pad
+from .models import load_lm
+from .segment import SEP_TOKEN, StepBatch, bucket_batches, left_pad
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'STATES_VERSION', 'insert_prefix', 'SSAE', 'context_owners', 'problem_batches',
-           'SSAEOutput', 'latent_prompt', 'generate_from_latent', 'reconstruct', 'ContextPrior', 'trainable_state',
-           'save_ssae', 'load_ssae', 'encode_split', 'state_cache_dir', 'trained_weights_hash', 'trained_encoder_hash',
-           'trunk_cache_dir', 'shipped_checkpoint', 'default_checkpoint', 'require_checkpoint']
+__all__ = ['insert_prefix', 'SSAE', 'context_owners', 'problem_batches', 'SSAEOutput', 'latent_prompt', 'generate_from_latent',
+           'reconstruct', 'ContextPrior']
 
 # %% ../nbs/04_ssae.ipynb #d6870581
 def insert_prefix(token_embeds: torch.Tensor, prefix: torch.Tensor, at: torch.Tensor):
@@ -194,6 +189,16 @@ def sparse_code(self: SSAE, h: torch.Tensor) -> torch.Tensor:
         top = z.topk(min(self.config.topk, z.shape[-1]), dim=-1)
         z = torch.zeros_like(z).scatter_(-1, top.indices, top.values)
     return z / z.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+# %% ../nbs/04_ssae.ipynb #1dc41d48
+@patch
+@torch.no_grad()
+def start_at_baseline(self: SSAE, prefix: torch.Tensor) -> None:
+    "Hold `prefix` [n_prefix, d] as the constant baseline and make it the prefix of the all-zero code."
+    self.null_prefix.copy_(prefix)
+    zero_code = self.project[:2](torch.zeros(1, self.config.width, device=self.device))   # ReLU(b1): what W2 adds at z = 0
+    self.project[2].bias.copy_(prefix.flatten().to(self.device) - self.project[2](zero_code)[0] + self.project[2].bias)
+
 
 # %% ../nbs/04_ssae.ipynb #407dd73a
 @patch
@@ -434,131 +439,3 @@ class ContextPrior(nn.Module):
         eps = torch.randn(mean.shape, generator=generator, device=mean.device)
         z = F.relu(mean + torch.exp(0.5 * logvar) * eps)
         return z / z.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-
-# %% ../nbs/04_ssae.ipynb #ca27c249
-CHECKPOINT_FORMAT = 1
-
-STANDARDIZATION = ("h_mean", "h_scale")   # the SSAE's own buffers: part of what a checkpoint must restore
-
-def trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    "Every parameter that is not a frozen base-model weight (tied weights once), and the input standardisation."
-    state = {n: p.detach().contiguous() for n, p in module.named_parameters() if p.requires_grad}
-    return state | {n: b.detach().contiguous() for n, b in module.named_buffers() if n in STANDARDIZATION}
-
-def save_ssae(folder: Path | str, model: SSAE, prior: ContextPrior | None = None, extra: dict | None = None) -> Path:
-    "Write `model` (and `prior`) to `folder` as safetensors + `config.json`, each file atomically."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    for name, module in (("ssae", model), ("prior", prior)):
-        if module is None: continue
-        with atomic_path(folder / f"{name}.safetensors") as tmp: save_file(trainable_state(module), str(tmp))
-    save_json(folder / "config.json", dict(format=CHECKPOINT_FORMAT, ssae=dataclasses.asdict(model.config),
-                                           prior=None if prior is None else dict(freeze_encoder=prior.freeze_encoder),
-                                           tokenizer_additions=[SEP_TOKEN], **(extra or {})))
-    return folder
-
-def _load_weights(module: nn.Module, path: Path) -> None:
-    try: weights = read_safetensors(path, next(module.parameters()).device)
-    except CorruptFile as e: raise CorruptFile(f"{e}: restore it (git checkout for a shipped checkpoint) or retrain") from e
-    missing, unexpected = module.load_state_dict(weights, strict=False)
-    expected = set(trainable_state(module))
-    # Checkpoints written before input standardisation existed hold no buffers: identity, as they were trained.
-    if not getattr(getattr(module, "config", None), "standardize", True): expected -= set(STANDARDIZATION)
-    if unexpected or expected - set(weights):
-        raise ValueError(f"{path}: weights do not match the architecture in config.json "
-                         f"(missing {sorted(expected - set(weights))[:5]}, unexpected {unexpected[:5]})")
-
-def load_ssae(folder: Path | str, device="cpu") -> tuple[SSAE, ContextPrior | None]:
-    "Rebuild the SSAE (and its prior, if saved) from `folder`."
-    folder = Path(folder)
-    meta = load_json(folder / "config.json")
-    if meta.get("format") != CHECKPOINT_FORMAT: raise ValueError(f"{folder / 'config.json'}: unknown checkpoint format {meta.get('format')!r}")
-    config = SSAEConfig(**meta["ssae"])
-    model = SSAE.from_base(config, device)
-    if "vocab_size" in meta:   # LMs resized to a checkpoint's vocabulary (a reference checkpoint mapped by 04a_hub)
-        from ssae.hub import resize_vocab
-        resize_vocab(model, meta["vocab_size"])
-    _load_weights(model, folder / "ssae.safetensors")
-    prior = None
-    if meta.get("prior") is not None:
-        prior = ContextPrior.from_base(model.config, device=device, **meta["prior"])
-        _load_weights(prior, folder / "prior.safetensors")
-    return model.eval(), prior
-
-# %% ../nbs/04_ssae.ipynb #38b16b6c
-@torch.no_grad()
-def encode_split(model: SSAE, split: StepSplit, cache: Path, batch_size: int = 16,
-                 shard_size: int = 1024, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
-    """`h_step` [N, state_size] (what the dictionary reads) and `h_ctx` [N, d] (the state at `<sep>`) for every step of
-    `split` under `model`'s encoder, from (or into) the shard cache folder `cache`."""
-    was_training = model.training
-    model.eval()
-    def encode(idx: list[int]) -> dict[str, torch.Tensor]:
-        states = {}
-        for b in bucket_batches([split.steps.lengths[i] for i in idx], batch_size, seed=0, shuffle=False):
-            batch = split.steps.batch([idx[i] for i in b], device)
-            with autocast(device, dtype): hidden, read = model.encoder_hidden(batch)
-            rows = torch.arange(len(b), device=hidden.device)
-            for key, h in (("h_step", hidden.gather(1, read[..., None].expand(-1, -1, hidden.shape[-1])).flatten(1)),
-                           ("h_ctx", hidden[rows, batch.sep_index])):
-                states.setdefault(key, torch.empty(len(idx), h.shape[-1]))[b] = h.float().cpu()
-        return states
-    parts = cached_shards(cache, len(split), shard_size, encode, desc=f"encode {split.name}")
-    model.train(was_training)
-    return {k: torch.cat([p[k] for p in parts]) for k in ("h_step", "h_ctx")}
-
-STATES_VERSION = 1   # part of the state cache key: bump it when encode_split's output changes
-
-def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.dtype) -> Path:
-    """Where the cached states of `split` under `model`'s encoder live: a hash of everything they depend on, the
-    autocast dtype included (bf16 and fp32 states differ by about 1e-2, so one must never be read as the other) and,
-    when the encoder learned, its weights."""
-    key = fingerprint(model_revision(model.config.base_model, model.config.seed), model.config.encoder_layer, STATES_VERSION,
-                       split.steps.max_context_tokens, split.steps.max_step_tokens, split.problem_ids, str(dtype),
-                       *([trained_encoder_hash(model)] if model.encoder_trains else []),   # frozen encoders keep their old keys
-                       *([model.config.encoder_train_layers, model.config.memory_tokens]
-                         if model.config.encoder_train_layers or model.config.memory_tokens else []))
-    return run_dir(preset, "cache", f"states-{split.name}-{key}")
-
-def trained_weights_hash(module: torch.nn.Module) -> str:
-    "SHA-256 of the weights of `module` that learn (all of them, or its LoRA adapters): what a cache of its outputs keys on."
-    h = hashlib.sha256()
-    for name, w in module.named_parameters():
-        if w.requires_grad: h.update(name.encode()); h.update(w.detach().float().cpu().numpy().tobytes())
-    return h.hexdigest()
-
-def trained_encoder_hash(model: SSAE) -> str:
-    "`trained_weights_hash` of the encoder and its memory tokens: a trained encoder's states are its own."
-    h = trained_weights_hash(model.encoder)
-    return h if model.memory is None else hashlib.sha256((h + trained_weights_hash(nn.ParameterList([model.memory]))).encode()).hexdigest()
-
-def trunk_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.dtype) -> Path:
-    """Where the trunk states of `split` live (03b_encoder): keyed like `state_cache_dir` on everything they depend on, the
-    trunk's depth included; never on trained weights, since the trunk learns nothing."""
-    if model.encoder_trains and any(p.requires_grad for l in model.encoder.layers[:model.trunk_layers] for p in l.parameters()):
-        raise ValueError("the encoder's trunk learns: its states cannot be cached")
-    key = fingerprint(model_revision(model.config.base_model, model.config.seed), "trunk", model.trunk_layers, STATES_VERSION,
-                       split.steps.max_context_tokens, split.steps.max_step_tokens, split.problem_ids, str(dtype))
-    return run_dir(preset, "cache", f"trunk-{split.name}-{key}")
-
-# %% ../nbs/04_ssae.ipynb #6a2898f9
-def shipped_checkpoint(preset: str | Preset) -> Path:
-    "Where the repository ships the pretrained SSAE of a preset: `checkpoints/ssae-<preset>/`."
-    return project_root() / "checkpoints" / f"ssae-{get_preset(preset).name}"
-
-def default_checkpoint(preset: str | Preset) -> Path | None:
-    "The SSAE later chapters load: a run trained here (`make train`) if there is one, else the shipped checkpoint."
-    for folder in (run_dir(preset, "ssae", create=False) / "model", shipped_checkpoint(preset)):
-        if (folder / "config.json").exists(): return folder
-    return None
-
-def require_checkpoint(preset: str | Preset, checkpoint: Path | str | None = None) -> Path:
-    """`checkpoint` (a folder, or a Hub repo id `owner/name`, downloaded once into the Hub cache), else
-    `default_checkpoint(preset)`; an error saying how to get one when there is none."""
-    p = get_preset(preset)
-    if checkpoint is not None and not Path(checkpoint).exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(checkpoint)):
-        from huggingface_hub import snapshot_download
-        checkpoint = snapshot_download(str(checkpoint))
-    folder = Path(checkpoint or default_checkpoint(p) or "")
-    if not (folder / "config.json").exists(): raise FileNotFoundError(f"no SSAE checkpoint at {folder}; train one with `make train PRESET={p.name}`")
-    return folder
-

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_swap.ipynb #3b652cb6
 from __future__ import annotations
-import csv, dataclasses, hashlib, io, json, os, re, sqlite3, threading, time
+import dataclasses, hashlib, json, os, re, sqlite3, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,24 +13,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import (Preset, SwapConfig, atomic_write_text, autocast, bootstrap_ci, cached_json, cached_tensors, figures_dir, file_sha, fingerprint,
-                       load_json, markdown_table, progress, run_dir, save_json, save_text_figure)
+from .core import Preset, SwapConfig, autocast, run_dir
+from .store import bootstrap_ci, cached_json, cached_tensors, file_sha, fingerprint, progress, save_json
 from .data import load_benchmark, normalize_number
 from .features import chapter_setup
 from .judge import LocalScorer
 from .segment import StepSplit, benchmark_step_examples, gsm8k_splits
-from .ssae import SSAE, ContextPrior, encode_split, load_ssae, reconstruct, state_cache_dir
-from .tables import latex_table
+from .ssae import SSAE, ContextPrior, reconstruct
+from .checkpoint import encode_split, load_ssae, state_cache_dir
 
 # %% auto #0
 __all__ = ['INTERVENTIONS', 'CONTROLS', 'REFERENCES', 'CONDITIONS', 'OP_KEYWORDS', 'RUBRIC_SYSTEM', 'RUBRIC', 'MEASURES',
-           'SWAP_VERSION', 'PAPER_ROW', 'LABELS', 'COLUMNS', 'sample_pairs', 'unit_norm', 'as_code', 'full_swap',
-           'unique_exchange', 'shared_perturbation', 'intervention_codes', 'numbers_in', 'entities_in', 'content_items',
+           'SWAP_VERSION', 'sample_pairs', 'unit_norm', 'as_code', 'full_swap', 'unique_exchange',
+           'shared_perturbation', 'intervention_codes', 'numbers_in', 'entities_in', 'content_items',
            'background_counts', 'operation', 'transfer_flags', 'fmt_ci', 'category_counts', 'agreement', 'RatingItem',
            'clip', 'rating_messages', 'parse_rating', 'Rating', 'Rater', 'LocalRater', 'APIRater', 'api_raters',
            'RatingCache', 'cached_ratings', 'prior_mean_codes', 'swap_codes', 'condition_measures', 'summarize',
-           'judge_items', 'run_swap', 'calibration', 'judge_agreement', 'mean_score', 'table3_rows', 'write_table3',
-           'write_swap_examples', 'swap_findings']
+           'judge_items', 'run_swap']
 
 # %% ../nbs/11_swap.ipynb #1ca20b4e
 INTERVENTIONS = ("full_swap", "unique_exchange", "shared_perturbation")
@@ -429,140 +428,3 @@ def run_swap(p: Preset, checkpoint: Path | None = None, config: SwapConfig | Non
                   seconds={k: round(v, 1) for k, v in seconds.items()})
     save_json(folder / f"swap_{p.name}.json", result)
     return result
-
-# %% ../nbs/11_swap.ipynb #12893bb0
-def _auroc(pos: list[float], neg: list[float]) -> float:
-    "P(a positive scores above a negative), ties counted half."
-    if not pos or not neg: return float("nan")
-    pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None]
-    return float(((pos > neg) + 0.5 * (pos == neg)).mean())
-
-def calibration(ratings: dict[str, list[dict]]) -> dict:
-    "How one judge rates the reference rows: mean scores, the share on the right side of 3, AUROC of B's own step over A's copied step."
-    score = lambda c: [r["score"] for r in ratings[c] if r["score"] is not None]
-    graded = lambda c: [r["expected"] if r["expected"] is not None else r["score"] for r in ratings[c] if r["score"] is not None]
-    own, copied = score("b_step"), score("a_step_copied")
-    right = [s > 3 for s in own] + [s < 3 for s in copied]
-    counts = category_counts([[5, s] for s in own] + [[1, s] for s in copied], range(1, 6))
-    return dict(mean_own=float(np.mean(own)) if own else float("nan"), mean_copied=float(np.mean(copied)) if copied else float("nan"),
-                right_side=float(np.mean(right)) if right else float("nan"), auroc=_auroc(graded("b_step"), graded("a_step_copied")),
-                ac1_vs_truth=agreement(counts, 5)["ac1"], kappa_vs_truth=agreement(counts, 5)["fleiss"], n=len(right))
-
-def judge_agreement(ratings: dict[str, dict[str, list[dict]]], conditions) -> dict:
-    "Observed agreement, AC1 and Fleiss' kappa among all judges over the items of `conditions` (needs two judges)."
-    judges = list(ratings)
-    if len(judges) < 2: return dict(pa=float("nan"), ac1=float("nan"), fleiss=float("nan"), n=0)
-    table = [[ratings[j][c][i]["score"] for j in judges] for c in conditions for i in range(len(ratings[judges[0]][c]))]
-    return agreement(category_counts(table, range(1, 6)), 5)
-
-def mean_score(ratings: list[dict]) -> tuple[float, int, int]:
-    "(mean score of the decided ratings, decided, undecided)."
-    s = [r["score"] for r in ratings if r["score"] is not None]
-    return (float(np.mean(s)) if s else float("nan")), len(s), len(ratings) - len(s)
-
-# %% ../nbs/11_swap.ipynb #84674b99
-PAPER_ROW = dict(judge_mean="4.91-4.99 (GPT-5, Gemini-2.5-pro, DeepSeek-R1)", agreement="94.9-98.8%", ac1="0.96-0.99",
-                 pairs="not stated (GSM8K train)")
-LABELS = dict(full_swap="full swap: A's code", unique_exchange="unique-dimension exchange", shared_perturbation="shared-dimension perturbation",
-              own_code="control: B's own code", prior_mean="control: context prior's mean", b_step="reference: B's own step",
-              a_step_copied="reference: A's step copied")
-COLUMNS = ("condition", "pairs", "leakage (A only)", "grounding (in B)", "op = A's", "op = B's", "1st token = A's", "1st token = B's",
-           "length nearer A's")
-
-def table3_rows(result: dict) -> list[dict]:
-    "One row per condition (and the paper's): automatic measures with intervals, each judge's mean score or `not run`."
-    api = [j for j in result["judges"] if j.startswith("api:")]
-    rows = []
-    for c in result["conditions"]:
-        s = result["summary"][c]
-        row = {"condition": LABELS[c], "pairs": result["n_pairs"]}
-        row |= dict(zip(COLUMNS[2:], (fmt_ci(s[k]) for k in ("leakage", "grounding", "op_a", "op_b", "tok_a", "tok_b", "len_a"))))
-        for j in result["judges"]:
-            m, n, und = mean_score(result["ratings"][j][c])
-            row[f"judge {j}"] = f"{m:.2f} (n={n}" + (f", {und} undecided)" if und else ")")
-        if not api: row["API judges"] = "not run"
-        rows.append(row)
-    paper = {k: "not reported" for k in rows[0]} | {"condition": "paper (Table 3): latent swap", "pairs": PAPER_ROW["pairs"]}
-    for j in [k for k in rows[0] if k.startswith("judge ")]: paper[j] = "—"
-    paper["API judges" if not api else f"judge {api[0]}"] = f"{PAPER_ROW['judge_mean']}; agreement {PAPER_ROW['agreement']}; AC1 {PAPER_ROW['ac1']}"
-    return rows + [paper]
-
-# %% ../nbs/11_swap.ipynb #96f550eb
-def write_table3(result: dict, name: str) -> Path:
-    "figures/table3_<name>.{md,tex,csv}: Table 3, the local judge's calibration, the judges' agreement, the setup."
-    figs = figures_dir()
-    rows = table3_rows(result)
-    columns = list(rows[0])
-    calib = [dict(judge=j) | calibration(result["ratings"][j]) for j in result["judges"]]
-    decoded = [c for c in result["conditions"] if c not in REFERENCES]
-    agree = judge_agreement(result["ratings"], decoded)
-    means = {j: mean_score([r for c in decoded for r in result["ratings"][j][c]])[0] for j in result["judges"]}
-    a = result["active"]
-    md = [f"**Table 3 ({name} preset).** {result['n_pairs']} pairs of held-out GSM8K test steps from different problems; "
-          f"each step decoded under B's context. Estimates with 95% bootstrap intervals over pairs. Codes: "
-          f"{a['a']:.1f} active dimensions per step on average, {a['shared']:.2f} shared per pair ({a['no_shared']} pairs share none). "
-          f"Judges: {', '.join(result['judges'])}; judged pairs per decoded condition: {result['n_judged']}.", "",
-          markdown_table(rows, columns), "",
-          f"**Calibration** ({result['n_calibration']} pairs; known answers: B's own step under B's context = 5, A's step copied verbatim = 1). "
-          "`right_side`: share rated on the known answer's side of 3; `auroc`: P(B's own step scores above A's copied step), "
-          "from the expected score of the local judge; `ac1_vs_truth`, `kappa_vs_truth`: Gwet's AC1 and Fleiss' kappa of the judge with the "
-          "known answers as two raters (Q = 5). AC1's chance term is small when few of the five categories are used, so a judge "
-          "that always answers the same digit still gets a positive AC1 here; kappa shows it.", "",
-          markdown_table(calib, ["judge", "n", "mean_own", "mean_copied", "right_side", "auroc", "ac1_vs_truth", "kappa_vs_truth"]), "",
-          "**Agreement among judges** (decoded conditions' items): " +
-          ("not computed: one judge (no API judge configured; set SSAE_JUDGE_MODELS)." if len(result["judges"]) < 2 else
-           f"observed {agree['pa']:.3f}, Gwet's AC1 {agree['ac1']:.3f}, Fleiss' kappa {agree['fleiss']:.3f} over {agree['n']} items.") +
-          " Mean score per judge over those items: " + ", ".join(f"{j} {m:.2f}" for j, m in means.items()) + ".", ""]
-    atomic_write_text(figs / f"table3_{name}.md", "\n".join(md))
-    atomic_write_text(figs / f"table3_{name}.tex", latex_table(rows, columns))
-    buf = io.StringIO(); w = csv.DictWriter(buf, columns); w.writeheader(); w.writerows(rows)
-    atomic_write_text(figs / f"table3_{name}.csv", buf.getvalue())
-    save_json(figs / f"table3_{name}.json", dict(summary=result["summary"], calibration=calib, agreement=agree, judge_means=means,
-                                                 active=a, n_pairs=result["n_pairs"], n_judged=result["n_judged"], judges=result["judges"],
-                                                 seconds=result["seconds"], config=result["config"]))
-    return figs / f"table3_{name}.md"
-
-def write_swap_examples(result: dict, name: str, k: int = 5) -> Path:
-    "figures/swap_examples_<name>.{md,png,pdf}: the first `k` pairs: A's step, the end of B's context, B's step and the decoded steps."
-    import textwrap
-    figs = figures_dir()
-    d = result["decoded"]
-    show = [c for c in ("full_swap", "unique_exchange", "shared_perturbation", "own_code", "prior_mean") if c in d]
-    ex = [dict(a_step=d["a_step_copied"][i], b_context_end=result["b_ctx"][i].split("\n")[-1], b_step=d["b_step"][i], **{c: d[c][i] for c in show})
-          for i in range(min(k, result["n_pairs"]))]
-    cols = ["a_step", "b_context_end", "b_step", *show]
-    atomic_write_text(figs / f"swap_examples_{name}.md", markdown_table(ex, cols))
-    lines = []
-    for n, e in enumerate(ex, 1):
-        lines += [f"{n}. B's context ...{e['b_context_end'][-100:]}"] + [f"    {c:>19}: {textwrap.shorten(e[c], 110)}" for c in cols if c != "b_context_end"] + [""]
-    save_text_figure(f"swap_examples_{name}", "\n".join(lines), "Latent swap: steps decoded under B's context from A's code and from mixed codes",
-                     (12, 2.1 * len(ex) + 0.5), fontsize=7)
-    return figs / f"swap_examples_{name}.md"
-
-# %% ../nbs/11_swap.ipynb #d7138734
-def _above(x, y) -> bool: return x[1] > y[2]   # x's interval entirely above y's
-
-def swap_findings(t: dict) -> list[str]:
-    "Sentences on the disentanglement claim from a `table3_<preset>.json` dict (its `summary`, `calibration`)."
-    s, ctl, out = t["summary"], t["summary"]["own_code"], []
-    f = lambda e: fmt_ci(tuple(e))
-    for c in INTERVENTIONS:
-        moved = [k for k, name in (("op_a", "operation"), ("tok_a", "first token"), ("len_a", "length")) if _above(s[c][k], ctl[k])]
-        names = {"op_a": "operation", "tok_a": "first token", "len_a": "length"}
-        out.append(f"{LABELS[c]}: follows A's step in operation {f(s[c]['op_a'])} vs {f(ctl['op_a'])} under B's own code, first token "
-                   f"{f(s[c]['tok_a'])} vs {f(ctl['tok_a'])}; " + (f"transfers {', '.join(names[k] for k in moved)}" if moved else "transfers none of the three")
-                   + f"; leakage {f(s[c]['leakage'])} vs {f(ctl['leakage'])} (" + ("above the control" if _above(s[c]["leakage"], ctl["leakage"]) else "not above the control")
-                   + f"), grounding in B's context {f(s[c]['grounding'])} vs {f(ctl['grounding'])}.")
-    own_vs_swap = _above(ctl["tok_b"], s["full_swap"]["tok_b"])
-    out.append(f"B's own code starts the decoded step with B's first token in {f(ctl['tok_b'])} of pairs, A's code in {f(s['full_swap']['tok_b'])}, "
-               f"the context prior's mean in {f(s['prior_mean']['tok_b'])}" if "prior_mean" in s else
-               f"B's own code starts the decoded step with B's first token in {f(ctl['tok_b'])} of pairs, A's code in {f(s['full_swap']['tok_b'])}")
-    out[-1] += (": the code carries something of its own step beyond the context." if own_vs_swap else ": no more than the context does.")
-    ref = s["a_step_copied"]
-    out.append(f"For scale, A's step copied verbatim leaks {f(ref['leakage'])} and follows A's operation in {f(ref['op_a'])} of pairs.")
-    for cal in t["calibration"]:
-        ok = cal["auroc"] >= 0.7 and cal["right_side"] >= 0.7
-        out.append(f"Judge {cal['judge']} on the calibration set ({cal['n']} items): mean {cal['mean_own']:.2f} for B's own steps and "
-                   f"{cal['mean_copied']:.2f} for A's copied steps, {cal['right_side']:.2f} on the right side of 3, AUROC {cal['auroc']:.2f}: "
-                   + ("its ratings separate the known cases." if ok else "its ratings do not reliably separate the known cases, so its scores below say little."))
-    return out

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from fastcore.basics import patch
 
-from .core import (CorruptFile, Preset, TokenSAEConfig, atomic_path, autocast, cached_shards, fingerprint,
-                       load_json, progress, read_safetensors, run_dir, save_json)
+from .core import Preset, TokenSAEConfig, autocast, run_dir
+from .store import CorruptFile, atomic_path, cached_shards, fingerprint, load_json, progress, read_safetensors, save_json
 from .models import load_lm, model_revision
 from .segment import StepBatch, StepSplit, gsm8k_splits
 

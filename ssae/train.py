@@ -11,12 +11,13 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .core import Preset, TrainConfig, atomic_path, autocast, get_preset, progress, run_dir, seed_everything
+from .core import Preset, TrainConfig, autocast, get_preset, run_dir, seed_everything
+from .store import atomic_path, progress
 from .models import load_tokenizer
 from .segment import StepSplit, bucket_batches, eval_indices, gsm8k_splits
 from .encoder import encode_trunk_split, trunk_rows
-from .ssae import (SSAE, ContextPrior, encode_split, problem_batches, save_ssae, state_cache_dir, trainable_state,
-                       trunk_cache_dir)
+from .ssae import SSAE, ContextPrior, problem_batches
+from .checkpoint import encode_split, save_ssae, state_cache_dir, trainable_state, trunk_cache_dir
 from .evaluate import (PriorScores, RunSummary, _all_reduce, _collective_device, _dist, _through_encoder, against_plateau,
                            evaluate_ssae, frozen_codes, plateau_baseline, prior_report, reconstruction_rate, renamed, to_record,
                            write_json)
@@ -359,8 +360,8 @@ def train_ssae(p: Preset, out: Path | None = None, phases: tuple = (1, 2), test:
     if model.config.standardize:
         model.standardize_with(training_states(model, splits["train"], states, p.phase1.batch_size, device, dtype, trunks=trunks))
     if not p.phase1.joint_baseline:   # the baseline is fitted alone first, and the validation curves read the code against it
-        fitted = torch.tensor(plateau_baseline(p, model, splits, device, dtype).prefix)
-        with torch.no_grad(): model.null_prefix.copy_(fitted)   # no loss reaches it now: AdamW leaves it as fitted
+        # No loss reaches the baseline now (AdamW leaves it as fitted); the code's prefix starts from it (04)
+        model.start_at_baseline(torch.tensor(plateau_baseline(p, model, splits, device, dtype).prefix))
     clock = train(Phase1(model, p.phase1, states, trunks), splits["train"], splits["val"], p.phase1, out / "phase1", device, dtype)[1]
     metrics = None
     if test:

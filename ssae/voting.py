@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from safetensors.numpy import load_file as load_arrays, save_file as save_arrays
 from sklearn.linear_model import LogisticRegression
@@ -17,15 +16,15 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPClassifier
 from transformers import DynamicCache
 
-from .core import (Preset, Sampling, VotingConfig, atomic_path, atomic_write_text, autocast, bootstrap_ci, cached_json,
-                       cached_tensors, figures_dir, file_sha, fingerprint, get_preset, load_json, markdown_table, progress,
-                       project_root, run_dir, save_figure, save_json)
+from .core import Preset, Sampling, VotingConfig, autocast, get_preset, project_root, run_dir
+from .store import atomic_path, cached_json, cached_tensors, file_sha, fingerprint, progress
 from .data import answers_equal, last_number, load_benchmark, to_number
 from .generation import sample_rows
 from .judge import JudgeItem, NumericJudge
 from .models import chat_prompt_ids, load_lm, load_tokenizer
 from .segment import TokenizedSteps, eval_indices, make_step_examples, split_generated, tokenize_steps
-from .ssae import SSAE, load_ssae, reconstruct, require_checkpoint
+from .ssae import SSAE, reconstruct
+from .checkpoint import load_ssae, require_checkpoint
 
 # %% auto #0
 __all__ = ['PROMPT_STYLES', 'STEP_RULES', 'AGGREGATIONS', 'PAPER_SIZES', 'CONTEXT_BUDGET', 'PROBE_KINDS', 'VOTING_VERSION',
@@ -34,8 +33,7 @@ __all__ = ['PROMPT_STYLES', 'STEP_RULES', 'AGGREGATIONS', 'PAPER_SIZES', 'CONTEX
            'probe_proba', 'save_probe', 'load_probe', 'Questions', 'question_set', 'cached_per_question',
            'greedy_answers', 'sampled_solutions', 'sample_step_examples', 'samples_key', 'sample_codes',
            'outcome_labels', 'reconstruction_label', 'reconstruction_labels', 'weights_of', 'vote_scores', 'step_probs',
-           'fit_vote_probes', 'score_benchmark', 'run_voting', 'table4_rows', 'paired', 'write_table4', 'verdicts',
-           'write_voting_vs_k', 'table4']
+           'fit_vote_probes', 'score_benchmark', 'run_voting']
 
 # %% ../nbs/12_voting.ipynb #656a8e9d
 PROMPT_STYLES = ("raw", "chat")
@@ -292,7 +290,7 @@ def reconstruction_labels(preset: Preset, model: SSAE, checkpoint_sha: str, toke
                           cfg: Sampling, rule: str, z_hat: torch.Tensor, batch_size: int, dtype) -> np.ndarray:
     """[N] int, in `sample_codes` order: 1 / 0 when the step decoded greedily from its own code `z_hat[i]` under its context
     does / does not end with the step's last number, -1 for a step without a number (cached). Circular by construction:
-    it labels the SSAE's reconstruction, not the step's correctness (DESIGN section 2b)."""
+    it labels the SSAE's reconstruction, not the step's correctness (whether the code rebuilds its own step)."""
     examples, _ = sample_step_examples(qs, samples, rule)
     key = fingerprint(samples_key(preset, checkpoint_sha, qs, cfg, rule, dtype), NumericJudge.version)
     def compute():
@@ -327,7 +325,7 @@ def step_probs(codes: dict[str, torch.Tensor], probe: dict, n_samples: int) -> l
     return out
 
 # %% ../nbs/12_voting.ipynb #1c5fb715
-PAPER_TABLE4 = {   # DESIGN section 2, T4 (accuracy %; the paper's "Avg@16" of these models is most likely greedy accuracy)
+PAPER_TABLE4 = {   # the paper's Table 4 (accuracy %); its small models' "Avg@16" values are all exact multiples of 1/n, most likely greedy accuracy
     "Qwen2.5-0.5B": {"Avg@16": (30.40, 19.33, 35.56), "SC@16": (46.20, 29.67, 59.44), "PG@16": (46.80, 33.00, 61.67)},
     "Llama-3.2-1B": {"Avg@16": (12.00, 32.33, 67.22), "SC@16": (16.60, 48.00, 82.78), "PG@16": (19.40, 50.33, 83.89)},
 }
@@ -428,115 +426,3 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
                 train_samples_correct=int(outcome_labels(train, train_samples).sum()), dtype=str(dtype), threads=torch.get_num_threads(),
                 seconds={k: round(v, 1) for k, v in seconds.items()})
     return dict(scores=scores, curves=curves, diagnostics=diag, meta=meta)
-
-# %% ../nbs/12_voting.ipynb #65f65db2
-def table4_rows(result: dict, n_boot: int, seed: int) -> list[dict]:
-    "One row per (method, dataset): accuracy in % with its 95% bootstrap interval over questions, ours then the paper's."
-    meta, rows = result["meta"], []
-    k = meta["k"]
-    for n, sc in result["scores"].items():
-        for m, x in sc.items():
-            label = m if m.startswith("Greedy") else f"{m}@{k}"
-            mean, lo, hi = bootstrap_ci(x, None, n_boot, seed)
-            rows.append(dict(source="ours (SmolLM2-135M)", method=label, dataset=n, n=len(x), k=k, accuracy=100 * mean, low=100 * lo, high=100 * hi))
-    for model, methods in PAPER_TABLE4.items():
-        for m, values in methods.items():
-            for n, v in zip(("gsm8k", "svamp", "multiarith"), values):
-                rows.append(dict(source=f"paper ({model})", method=m, dataset=n, n=PAPER_SIZES[n], k=16, accuracy=v, low=math.nan, high=math.nan))
-    return rows
-
-def paired(result: dict, a: str, b: str, n_boot: int, seed: int) -> list[dict]:
-    "Per dataset: method `a` minus method `b` (accuracy points, paired over questions, 95% bootstrap interval) and the questions each wins."
-    out = []
-    for n, sc in result["scores"].items():
-        d = sc[a] - sc[b]
-        mean, lo, hi = bootstrap_ci(d, None, n_boot, seed)
-        out.append(dict(comparison=f"{a} - {b}", dataset=n, n=len(d), difference=100 * mean, low=100 * lo, high=100 * hi,
-                        a_better=int((d > 0).sum()), b_better=int((d < 0).sum())))
-    return out
-
-def _cell(r: dict) -> str:
-    return f"{r['accuracy']:.1f}" if r["low"] != r["low"] else f"{r['accuracy']:.1f} [{r['low']:.1f}, {r['high']:.1f}]"
-
-# %% ../nbs/12_voting.ipynb #ebbe3ee5
-def write_table4(result: dict, name: str, n_boot: int = 2000, seed: int = 0) -> Path:
-    """figures/table4_<name>.{csv,md,tex,json}: Table 4 with the paper's rows, the paired comparisons and the probe diagnostics
-    (no wall times: the same results rewrite the same bytes)."""
-    rows = table4_rows(result, n_boot, seed)
-    meta, figs = result["meta"], figures_dir()
-    frame = pd.DataFrame(rows)
-    with atomic_path(figs / f"table4_{name}.csv") as tmp: frame.to_csv(tmp, index=False)
-    datasets = list(result["scores"])
-    wide = []
-    for (src, m), g in frame.groupby(["source", "method"], sort=False):
-        cells = {r["dataset"]: _cell(r) for r in g.to_dict("records")}
-        wide.append(dict(source=src, method=m, **{d: cells.get(d, "") for d in datasets}))
-    k = meta["k"]
-    pg = f"PG-mean ({meta['probe']})"
-    comps = paired(result, pg, "SC", n_boot, seed) + paired(result, pg, "Conf", n_boot, seed)
-    for c in comps: c["difference"] = f"{c['difference']:+.1f} [{c['low']:+.1f}, {c['high']:+.1f}]"
-    diag = [dict(dataset=n, **d) for n, d in result["diagnostics"].items()]
-    sizes = ", ".join(f"{d} n = {v}" for d, v in meta["n"].items())
-    md = (f"Table 4 ({name} preset): accuracy (%) with 95% bootstrap intervals over questions. k = {k} samples per question; "
-          f"{sizes} (seeded subsets of the test splits, the same questions for every method). Prompt: {meta['sampling']['prompt']}; "
-          f"steps: {meta['steps']} rule; PG weight = aggregation over steps of p(correct | z_hat) ** {meta['tau']}; probes fitted on "
-          f"{meta['train_steps']} steps ({meta['train_positive']} positive) of {meta['train_k']} samples each of {meta['train_problems']} "
-          f"GSM8K train problems with {meta['labels']} labels; the `recon` probes: the paper's reconstruction labels on the "
-          f"{meta['train_recon_labelled']} of those steps that state a number ({meta['train_recon_positive']} positive: the step decoded "
-          f"from its own code ends with the step's last number; circular, they measure the SSAE, not the step). "
-          f"Greedy rows: one greedy solution per question (raw and chat prompts). "
-          f"Pass@{k}: some sample is right (the ceiling of any vote). Paper rows: DESIGN section 2 (its \"Avg@16\" is most likely greedy accuracy).\n\n"
-          + markdown_table(wide, ["source", "method", *datasets]) + "\n"
-          + "Paired over questions (accuracy points, 95% bootstrap interval; questions where each side wins):\n\n"
-          + markdown_table(comps, ["comparison", "dataset", "n", "difference", "a_better", "b_better"]) + "\n"
-          + "Probe diagnostics on the evaluation samples (outcome labels; AUROC of the step probes, and of the PG-mean and "
-            "confidence weights for the sample's correctness):\n\n"
-          + markdown_table(diag, ["dataset", "samples", "samples_correct", "no_answer", "steps", "step_positive", "step_auroc_linear",
-                                  "step_auroc_mlp", "step_auroc_linear_recon", "step_auroc_mlp_recon", "sample_auroc_pg",
-                                  "sample_auroc_conf"]) + "\n")
-    atomic_write_text(figs / f"table4_{name}.md", md)
-    tex = frame[frame.source.str.startswith("ours")].assign(cell=lambda f: [_cell(r) for r in f.to_dict("records")])
-    tex = tex.pivot_table(index="method", columns="dataset", values="cell", aggfunc="first", sort=False)[datasets]
-    atomic_write_text(figs / f"table4_{name}.tex", tex.to_latex(caption=f"Probe-guided voting, {name} preset, k = {k}", label="tab:table4"))
-    comparisons = paired(result, pg, "SC", n_boot, seed) + paired(result, pg, "Conf", n_boot, seed) + paired(result, "SC", "Avg", n_boot, seed)
-    accuracy = {f"{r['method']}|{r['dataset']}": [r["accuracy"], r["low"], r["high"]] for r in rows if r["source"].startswith("ours")}
-    meta = {k: v for k, v in meta.items() if k != "seconds"}   # a rerun's wall time would rewrite the table with nothing new
-    save_json(figs / f"table4_{name}.json", dict(meta=meta, diagnostics=result["diagnostics"], curves=result["curves"],
-                                                   comparisons=comparisons, accuracy=accuracy))
-    return figs / f"table4_{name}.md"
-
-# %% ../nbs/12_voting.ipynb #830393cb
-def verdicts(path: Path) -> str:
-    "Markdown bullets, one per paired comparison of a Table 4 JSON: the difference, its interval and the verdict."
-    t = load_json(path)
-    out = []
-    for c in t["comparisons"]:
-        verdict = "better" if c["low"] > 0 else "worse" if c["high"] < 0 else "within the interval (no difference shown)"
-        a, b = c["comparison"].split(" - ")
-        out.append(f"- {c['dataset']} (n = {c['n']}): {a} against {b}: {c['difference']:+.1f} points "
-                   f"[{c['low']:+.1f}, {c['high']:+.1f}], {c['a_better']} questions won, {c['b_better']} lost: **{verdict}**")
-    return "\n".join(out) + "\n"
-
-# %% ../nbs/12_voting.ipynb #abf5a36c
-def write_voting_vs_k(result: dict, name: str, methods: tuple = ("SC", "Conf", "PG-mean (linear)", "PG-mean (mlp)", "PG-mean (mlp, recon)")) -> Path:
-    "figures/voting_vs_k_<name>.{png,pdf}: accuracy against k per dataset, every method voting over the same samples."
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    curves = result["curves"]
-    fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2), squeeze=False)
-    for ax, (n, c) in zip(axes[0], curves.items()):
-        for m in methods:
-            if m in c: ax.plot(list(c[m]), [100 * v for v in c[m].values()], marker="o", label=m)
-        ax.set_xscale("log", base=2); ax.set_title(f"{n} (n = {result['meta']['n'][n]})"); ax.set_xlabel("k")
-        ax.set_ylabel("accuracy (%)")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, f"voting_vs_k_{name}")
-    return figures_dir() / f"voting_vs_k_{name}.png"
-
-def table4(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> dict:
-    "Run (or read back) the voting experiment and write Table 4 and the accuracy-vs-k figure."
-    p = get_preset(preset); cfg = cfg or p.voting
-    result = run_voting(p, checkpoint, cfg)
-    write_table4(result, p.name, cfg.bootstrap, cfg.seed); write_voting_vs_k(result, p.name)
-    return result

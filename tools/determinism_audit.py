@@ -57,7 +57,8 @@ def main() -> int:
     from ssae.models import load_lm, load_tokenizer
     from ssae.n2g import Example, encoder_input, mine, rank_latents, ssae_activation, top_rows
     from ssae.segment import make_step_examples, tokenize_steps
-    from ssae.ssae import SSAE, default_checkpoint, encode_split, load_ssae
+    from ssae.ssae import SSAE
+    from ssae.checkpoint import default_checkpoint, encode_split, load_ssae
     from ssae.voting import CONTEXT_BUDGET, solve_prompt, step_states
 
     p = get_preset(args.preset)

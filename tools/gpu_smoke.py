@@ -50,7 +50,7 @@ def report(status: str, step: str, detail: str = "", seconds: float | None = Non
 
 def checksum(module) -> float:
     "The sum of every saved (trainable) weight: equal for equal weights."
-    from ssae.ssae import trainable_state
+    from ssae.checkpoint import trainable_state
     return sum(t.double().sum().item() for t in trainable_state(module).values())
 
 
@@ -60,7 +60,7 @@ def gib(n_bytes: float) -> str: return f"{n_bytes / 2**30:.1f} GiB"
 def worker(args) -> None:
     "Train the smoke preset into `args.out` (as one process, or as one rank under torchrun); rank 0 writes result.json."
     import torch
-    from ssae.core import save_json
+    from ssae.store import save_json
     torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))   # before anything touches CUDA: each rank on its own GPU
     p = smoke_preset(args)
     torch.cuda.reset_peak_memory_stats()
