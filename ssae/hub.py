@@ -4,18 +4,19 @@
 
 # %% ../nbs/04a_hub.ipynb #fcc4a624
 from __future__ import annotations
-import importlib, pickle, re, tempfile
+import dataclasses, pickle, re, tempfile
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from .core import Preset, SSAEConfig, get_preset, pick_dtype
+from .core import Preset, SSAEConfig, pick_dtype
 from .store import atomic_write_text, file_sha, load_json, markdown_table
 from .models import load_tokenizer
 from .segment import gsm8k_splits
 from .ssae import SSAE, ContextPrior
 from .checkpoint import CHECKPOINT_FORMAT, _load_weights, load_ssae, save_ssae
+from .evaluate import fit_constant_prefix, to_record   # a later chapter (05a), which imports nothing of this one
 
 # %% auto #0
 __all__ = ['REFERENCE_PRIOR_LAYOUT', 'SSAE_FROM_REFERENCE', 'CARD', 'REPO_ID', 'reference_shapes', 'read_reference_checkpoint',
@@ -103,21 +104,15 @@ def resize_vocab(module: SSAE | ContextPrior, rows: int) -> None:
         if out is not None: out.weight.requires_grad_(learns)
 
 # %% ../nbs/04a_hub.ipynb #a9b2c068
-def _fit_constant_prefix():
-    "The package's constant-prefix fitting (05), imported when needed, wherever it lives now."
-    for name in ("ssae.train", "ssae.baseline", "ssae.evaluate"):
-        try: fit = getattr(importlib.import_module(name), "fit_constant_prefix", None)
-        except ImportError: continue
-        if fit is not None: return fit
-    raise ImportError("fit_constant_prefix is in none of ssae.train, ssae.baseline, ssae.evaluate: fit model.null_prefix where it now lives")
-
 def load_reference_checkpoint(path: Path | str, base_model: str | None = None, device="cpu", prior: bool = False,
-                              sep_token_id: int | None = None, fit_null_prefix: str | Preset | None = None,
+                              sep_token_id: int | None = None, fit_null_prefix: Preset | None = None,
                               ignore: tuple[str, ...] = ()) -> tuple[SSAE, ContextPrior | None, dict]:
     """`(model, prior, report)` from the reference `.pt` checkpoint at `path`. `base_model`: the `load_lm` name of its LMs
     (default: the checkpoint's `encoder_name`); `prior`: also return a `ContextPrior` with its `hints_encoder` (heads not
     mapped); `sep_token_id`: `<sep>`'s id in the reference's tokenizer (default: its last row); `fit_null_prefix`: fit the
     constant prefix on that preset's GSM8K steps; `ignore`: key prefixes of the checkpoint to leave out (reported)."""
+    if fit_null_prefix is not None and not isinstance(fit_null_prefix, Preset):
+        raise TypeError(f"fit_null_prefix: a Preset (`get_preset(name)`), got {fit_null_prefix!r}")
     state, meta = read_reference_checkpoint(path)
     skipped = sorted(k for k in state if k.startswith(tuple(ignore))) if ignore else []
     state = {k: v for k, v in state.items() if k not in set(skipped)}
@@ -207,28 +202,35 @@ def load_reference_checkpoint(path: Path | str, base_model: str | None = None, d
                                f"<sep> is the reference tokenizer's id {ref_sep} (its last row unless sep_token_id was given)",
                                f"prior heads: {REFERENCE_PRIOR_LAYOUT}"])
     if fit_null_prefix is not None:
-        p = get_preset(fit_null_prefix)
+        p = fit_null_prefix
         splits = gsm8k_splits(p, load_tokenizer(name))
-        fitted = _fit_constant_prefix()(model, splits["train"], splits["val"], p.baseline, model.device, pick_dtype(model.device, p.dtype),
-                                        p.phase1.eval_examples, p.seed)
+        fitted = fit_constant_prefix(model, splits["train"], splits["val"], p.baseline, model.device, pick_dtype(model.device, p.dtype),
+                                     p.phase1.eval_examples, p.seed)
         report["not_mapped"]["null_prefix"] = "the reference has no constant prefix: fitted here"
-        report["null_prefix_fit"] = dict(preset=p.name, nll_val=fitted["nll_val"], updates=fitted["updates"], plateau=fitted["plateau"])
+        report["null_prefix_fit"] = dict(preset=p.name, **to_record(fitted))
     return model.eval(), (context_prior.eval() if context_prior is not None else None), report
 
 # %% ../nbs/04a_hub.ipynb #c440b088
 CARD = "README.md"
 
+def _record(metrics) -> dict:
+    "The record of a result (`to_record`), or {} for None."
+    if metrics is None: return {}
+    if not dataclasses.is_dataclass(metrics) or isinstance(metrics, type):
+        raise TypeError(f"metrics: a result of the package (e.g. RunSummary, SSAEMetrics), not {type(metrics).__name__}")
+    return to_record(metrics)
+
 def _scalars(d: dict, prefix: str = "") -> list[dict]:
-    "Rows (metric, value) of the numbers and strings in a (nested) metrics dict."
+    "Rows (metric, value) of the numbers and strings in a record (a nested dict's under `key.`; lists left out)."
     rows = []
     for k, v in d.items():
         if isinstance(v, dict): rows += _scalars(v, f"{prefix}{k}.")
         elif isinstance(v, (int, float, str, bool)): rows.append(dict(metric=f"{prefix}{k}", value=v))
     return rows
 
-def model_card(model: SSAE, prior: ContextPrior | None = None, metrics: dict | None = None, command: str | None = None,
+def model_card(model: SSAE, prior: ContextPrior | None = None, metrics=None, command: str | None = None,
                reference: dict | None = None, repo_id: str | None = None) -> str:
-    "A model card (Markdown with Hub metadata) for `model`: architecture, usage, training command, metrics, provenance."
+    "A model card (Markdown with Hub metadata) for `model`: architecture, usage, training command, `metrics` (a result), provenance."
     c = model.config
     trained = [n for n, learns in (("encoder", model.encoder_trains), ("decoder", model.decoder_trains)) if learns]
     meta = ["---", "library_name: ssae", "tags:", "- sparse-autoencoder", "- interpretability", "- chain-of-thought"]
@@ -250,7 +252,7 @@ def model_card(model: SSAE, prior: ContextPrior | None = None, metrics: dict | N
             "## Architecture", markdown_table(arch, ["field", "value"]).rstrip(),
             "## Usage", f"```python\nfrom ssae.hub import from_pretrained\nmodel, prior = from_pretrained(\"{where}\")\n```",
             "## Training", f"```bash\n{command}\n```" if command else "Not recorded."]
-    rows = _scalars(metrics or {})
+    rows = _scalars(_record(metrics))
     text += ["## Metrics", markdown_table(rows, ["metric", "value"], digits=4).rstrip() if rows else "None recorded."]
     if reference:
         text += ["## Converted from a reference checkpoint",
@@ -260,13 +262,14 @@ def model_card(model: SSAE, prior: ContextPrior | None = None, metrics: dict | N
     text += ["## Files", "`config.json` (architecture and metadata), `ssae.safetensors`" + (", `prior.safetensors`" if prior is not None else "")]
     return "\n\n".join(text) + "\n"
 
-def save_pretrained(model: SSAE, folder: Path | str, prior: ContextPrior | None = None, metrics: dict | None = None,
+def save_pretrained(model: SSAE, folder: Path | str, prior: ContextPrior | None = None, metrics=None,
                     command: str | None = None, extra: dict | None = None, repo_id: str | None = None) -> Path:
     """Write `model` (and `prior`) to `folder` as `save_ssae` does, with the vocabulary size, the training `command` and
-    `metrics` in `config.json`, and a model card `README.md`; returns the folder."""
-    extra = dict(extra or {})
+    `metrics` (a result: `RunSummary`, `SSAEMetrics`, ...; its record) in `config.json`, and a model card `README.md`;
+    returns the folder."""
+    extra, record = dict(extra or {}), _record(metrics)
     info = dict(vocab_size=model.decoder.get_input_embeddings().weight.shape[0],
-                **({"metrics": metrics} if metrics else {}), **({"training_command": command} if command else {}))
+                **({"metrics": record} if record else {}), **({"training_command": command} if command else {}))
     folder = save_ssae(folder, model, prior, extra=extra | info)
     atomic_write_text(Path(folder) / CARD, model_card(model, prior, metrics, command, extra.get("reference"), repo_id))
     return Path(folder)
@@ -301,7 +304,7 @@ def from_pretrained(name_or_path: Path | str, device="cpu", revision: str | None
         _load_weights(prior, folder / "prior.safetensors")
     return model.eval(), prior
 
-def push_to_hub(model: SSAE, repo_id: str, prior: ContextPrior | None = None, metrics: dict | None = None, command: str | None = None,
+def push_to_hub(model: SSAE, repo_id: str, prior: ContextPrior | None = None, metrics=None, command: str | None = None,
                 extra: dict | None = None, private: bool | None = None, token: str | None = None, revision: str | None = None,
                 commit_message: str = "Upload SSAE"):
     "Upload `model` (and `prior`) as a `save_pretrained` folder to Hub repo `repo_id` (created if missing); returns the commit info."

@@ -15,20 +15,19 @@ Exit status: 0 when every step that ran passed, 1 when one failed, 2 when there 
 Usage: python tools/gpu_smoke.py [--preset paper] [--updates 3] [--phases 1,2] [--set FIELD=VALUE ...] [--nproc N] [--keep] [--show]
 docs/gpu.md describes the steps and the paper preset's expected time and memory.
 """
-import argparse, gc, importlib, json, math, os, shutil, subprocess, sys, time, traceback
+import argparse, gc, math, os, shutil, subprocess, sys, time, traceback
+from dataclasses import dataclass
 from pathlib import Path
 
-# The functions this script drives, and where they may live (the training module may be split).
-TRAIN_MODULES = ("ssae.train", "ssae.training", "ssae.phase1")
 
-
-def find(name: str, modules=TRAIN_MODULES):
-    "The package function `name`, from the first module of `modules` that has it."
-    for m in modules:
-        try: f = getattr(importlib.import_module(m), name, None)
-        except ImportError: continue
-        if f is not None: return f
-    raise ImportError(f"{name} is in none of {', '.join(modules)}")
+@dataclass(frozen=True)
+class SmokeResult:
+    "What a training worker reports to this script (`result.json`, written and read by the package's serializer)."
+    seconds: float        # training time in the worker, loading included
+    peak_bytes: int       # peak CUDA memory of rank 0
+    world_size: int       # processes that trained
+    checksums: list       # a checksum of the trained weights per rank (`RunSummary.rank_param_checksums`)
+    prior: bool           # phase 2 ran (the summary has the prior's report)
 
 
 def smoke_overrides(updates: int) -> list[str]:
@@ -60,20 +59,21 @@ def gib(n_bytes: float) -> str: return f"{n_bytes / 2**30:.1f} GiB"
 def worker(args) -> None:
     "Train the smoke preset into `args.out` (as one process, or as one rank under torchrun); rank 0 writes result.json."
     import torch
-    from ssae.store import save_json
+    from ssae.evaluate import write_json
+    from ssae.train import train_ssae
     torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))   # before anything touches CUDA: each rank on its own GPU
     p = smoke_preset(args)
     torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
-    summary = find("train_ssae")(p, Path(args.out), phases=tuple(int(x) for x in args.phases.split(",")), test=False)
+    summary = train_ssae(p, Path(args.out), phases=tuple(int(x) for x in args.phases.split(",")), test=False)
     rank = int(os.environ.get("RANK", 0))
     peak = torch.cuda.max_memory_allocated()
     if rank == 0:
-        save_json(Path(args.out) / "result.json", dict(seconds=time.time() - t0, peak_bytes=peak, world_size=summary["world_size"],
-                                                       checksums=summary["rank_param_checksums"], prior="prior_nll_val" in summary))
+        write_json(Path(args.out) / "result.json", SmokeResult(seconds=time.time() - t0, peak_bytes=peak, world_size=summary.world_size,
+                                                               checksums=summary.rank_param_checksums, prior=summary.prior is not None))
 
 
-def run_training(args, out: Path, nproc: int) -> tuple[bool, str, dict]:
+def run_training(args, out: Path, nproc: int) -> tuple[bool, str, SmokeResult | None]:
     "Run `worker` in a subprocess (under torchrun when `nproc` > 1); (ok, message, result)."
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -83,8 +83,9 @@ def run_training(args, out: Path, nproc: int) -> tuple[bool, str, dict]:
     res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"SSAE_QUIET": "1"})
     if res.returncode or not (out / "result.json").exists():
         tail = "\n".join((res.stderr or res.stdout).strip().splitlines()[-15:])
-        return False, f"exit status {res.returncode}:\n{tail}", {}
-    return True, "", json.loads((out / "result.json").read_text())
+        return False, f"exit status {res.returncode}:\n{tail}", None
+    from ssae.evaluate import read_json
+    return True, "", read_json(SmokeResult, out / "result.json")
 
 
 def main(argv=None) -> int:
@@ -146,8 +147,8 @@ def main(argv=None) -> int:
     t0 = time.time()
     ok, msg, res = run_training(args, one, 1)
     if ok:
-        report("PASS", "train-1gpu", f"{p.phase1.updates} + {p.phase2.updates if res['prior'] else 0} updates ({p.phase1.batch_size} x "
-               f"{p.phase1.grad_accum} steps each), bf16, peak {gib(res['peak_bytes'])}", time.time() - t0)
+        report("PASS", "train-1gpu", f"{p.phase1.updates} + {p.phase2.updates if res.prior else 0} updates ({p.phase1.batch_size} x "
+               f"{p.phase1.grad_accum} steps each), bf16, peak {gib(res.peak_bytes)}", time.time() - t0)
     else:
         report("FAIL", "train-1gpu", msg, time.time() - t0); failed = True
 
@@ -155,11 +156,12 @@ def main(argv=None) -> int:
     if ok:
         t0 = time.time()
         try:
+            from ssae.evaluate import RunSummary, read_json
             from ssae.hub import from_pretrained, save_pretrained
             model, prior = from_pretrained(one / "model", device="cuda")
-            got, want = checksum(model), res["checksums"][0]
+            got, want = checksum(model), res.checksums[0]
             if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-6): raise AssertionError(f"weights differ: checksum {got} != {want}")
-            again_dir = save_pretrained(model, one / "pretrained", prior, metrics=dict(smoke_updates=p.phase1.updates),
+            again_dir = save_pretrained(model, one / "pretrained", prior, metrics=read_json(RunSummary, one / "summary.json"),
                                         command="python tools/gpu_smoke.py " + " ".join(sys.argv[1:]))
             again, _ = from_pretrained(again_dir, device="cuda")
             if checksum(again) != got: raise AssertionError("save_pretrained -> from_pretrained changed the weights")
@@ -193,8 +195,8 @@ def main(argv=None) -> int:
     else:
         t0 = time.time()
         ok, msg, res = run_training(args, work / "torchrun", nproc)
-        if ok and len(set(res["checksums"])) > 1: ok, msg = False, f"the ranks' weights differ: checksums {res['checksums']}"
-        if ok: report("PASS", "torchrun", f"{nproc} processes, {p.phase1.updates} updates, the ranks' weights equal, peak {gib(res['peak_bytes'])} on rank 0",
+        if ok and len(set(res.checksums)) > 1: ok, msg = False, f"the ranks' weights differ: checksums {res.checksums}"
+        if ok: report("PASS", "torchrun", f"{nproc} processes, {p.phase1.updates} updates, the ranks' weights equal, peak {gib(res.peak_bytes)} on rank 0",
                       time.time() - t0)
         else: report("FAIL", "torchrun", msg, time.time() - t0); failed = True
         if not args.keep: shutil.rmtree(work / "torchrun", ignore_errors=True)

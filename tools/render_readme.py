@@ -2,8 +2,9 @@
 
 Replaces the text between `<!-- results:begin -->` and `<!-- results:end -->` in README.md with the
 SSAE's held-out metrics against the quality bar, the ablation table (validation), Table 1 (linear probes),
-the claim-by-claim verdicts of the preset and the benchmarks. Every table is read from its data file
-(JSON or CSV) through the package's own readers, never from the Markdown beside it.
+the claim-by-claim verdicts of the preset and the benchmarks. Every table and the claims are read from their data
+files (JSON or CSV) through the package's own readers, never from the Markdown beside them; the benchmarks' notes
+are the one exception (the benchmarks notebook writes them as text, `figures/bench_<preset>.md`).
 Usage: python tools/render_readme.py [PRESET]   (`make reproduce` runs it)
 """
 import json, re, sys
@@ -13,7 +14,7 @@ import pandas as pd
 
 from ssae.ablations import README_COLUMNS, recorded_rows
 from ssae.evaluate import RunSummary, read_json, results_table
-from ssae.probe import TABLE1_COLUMNS, frame_table, table1_frame
+from ssae.probe import TABLE1_COLUMNS, claims, frame_table, table1_frame
 from ssae.report import metric_rows, quality_bar
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,8 +72,8 @@ def render(preset: str) -> str:
                   ablation_table(preset), f"![NLL cut vs L0](figures/ssae_info_vs_l0_{preset}.png)\n"]
     if (figs / f"table1_{preset}.csv").exists() and (figs / f"table1_{preset}.json").exists():
         parts += [linear_table(preset), f"![Figure 1](figures/figure1_{preset}.png)\n"]
-    if (figs / f"claims_{preset}.md").exists():
-        parts += ["**What holds of the paper's Table 1 claims** (`figures/claims_" + preset + ".md`):\n", (figs / f"claims_{preset}.md").read_text()]
+    if (figs / f"table1_{preset}.csv").exists() and (figs / f"claims_{preset}.md").exists():   # the chapter wrote its claims
+        parts += [f"**What holds of the paper's Table 1 claims** (`figures/claims_{preset}.md`):\n", claims(figs / f"table1_{preset}.csv")]
     if (figs / f"bench_{preset}.md").exists():   # written by `make bench`, not by `make reproduce`
         body = (figs / f"bench_{preset}.md").read_text().split("\n", 2)[2]
         parts += [f"**Speed** (`make bench`, `figures/bench_{preset}.md`; ratios against the strongest baseline, run in the same process):\n", body]
