@@ -18,9 +18,9 @@ from .segment import SEP_TOKEN, StepSplit
 from .ssae import SSAE, ContextPrior
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'STATES_VERSION', 'trainable_state', 'save_ssae', 'load_ssae', 'encode_split',
-           'state_cache_dir', 'trained_weights_hash', 'trained_encoder_hash', 'trunk_cache_dir', 'shipped_checkpoint',
-           'default_checkpoint', 'require_checkpoint']
+__all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'STATES_VERSION', 'TRUNK_VERSION', 'trainable_state', 'save_ssae', 'load_ssae',
+           'encode_split', 'state_cache_dir', 'trained_weights_hash', 'trained_encoder_hash', 'trunk_cache_dir',
+           'shipped_checkpoint', 'default_checkpoint', 'require_checkpoint']
 
 # %% ../nbs/04b_checkpoint.ipynb #ca27c249
 CHECKPOINT_FORMAT = 1
@@ -76,21 +76,24 @@ def load_ssae(folder: Path | str, device="cpu") -> tuple[SSAE, ContextPrior | No
 def encode_split(model: SSAE, split: StepSplit, cache: Path, batch_size: int = 16,
                  shard_size: int = 1024, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
     """`h_step` [N, state_size] (what the dictionary reads) and `h_ctx` [N, d] (the state at `<sep>`) for every step of
-    `split` under `model`'s encoder, from (or into) the shard cache folder `cache`."""
+    `split` under `model`'s encoder, from (or into) the shard cache folder `cache`. Each step is encoded alone, so its states
+    depend on it alone (not on the steps beside it); `batch_size` is accepted for the callers' sake and changes nothing."""
     was_training = model.training
     model.eval()
     def encode(idx: list[int]) -> dict[str, torch.Tensor]:
         states = dict(h_step=torch.empty(len(idx), model.config.state_size), h_ctx=torch.empty(len(idx), model.config.hidden_size))
-        for b, batch in split.batches(idx, batch_size, device):
+        for j, i in enumerate(idx):
+            batch = split.steps.batch([i], device)
             with autocast(device, dtype): hidden, read = model.encoder_hidden(batch)
-            states["h_step"][b] = hidden.gather(1, read[..., None].expand(-1, -1, hidden.shape[-1])).flatten(1).float().cpu()
-            states["h_ctx"][b] = hidden[torch.arange(len(b), device=hidden.device), batch.sep_index].float().cpu()
+            states["h_step"][j] = hidden[0, read[0]].flatten().float().cpu()
+            states["h_ctx"][j] = hidden[0, batch.sep_index[0]].float().cpu()
         return states
     parts = cached_shards(cache, len(split), shard_size, encode, desc=f"encode {split.name}")
     model.train(was_training)
     return {k: torch.cat([p[k] for p in parts]) for k in ("h_step", "h_ctx")}
 
-STATES_VERSION = 1   # part of the state cache key: bump it when encode_split's output changes
+STATES_VERSION = 2   # part of the state cache key: bump it when encode_split's output changes (2: a step per pass)
+TRUNK_VERSION = 1    # part of the trunk cache key (03b_encoder's `encode_trunk_split`): bump it when the trunk states change
 
 def state_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.dtype) -> Path:
     """Where the cached states of `split` under `model`'s encoder live: a hash of everything they depend on, the
@@ -120,7 +123,7 @@ def trunk_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.
     trunk's depth included; never on trained weights, since the trunk learns nothing."""
     if model.encoder_trains and any(p.requires_grad for l in model.encoder.layers[:model.trunk_layers] for p in l.parameters()):
         raise ValueError("the encoder's trunk learns: its states cannot be cached")
-    key = fingerprint(model_revision(model.config.base_model, model.config.seed), "trunk", model.trunk_layers, STATES_VERSION,
+    key = fingerprint(model_revision(model.config.base_model, model.config.seed), "trunk", model.trunk_layers, TRUNK_VERSION,
                        split.steps.max_context_tokens, split.steps.max_step_tokens, split.problem_ids, str(dtype))
     return run_dir(preset, "cache", f"trunk-{split.name}-{key}")
 

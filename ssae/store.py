@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 from .core import figures_dir
 
 # %% auto #0
-__all__ = ['atomic_path', 'atomic_write_text', 'save_json', 'CorruptFile', 'load_json', 'read_safetensors', 'progress', 'cached',
-           'fingerprint', 'file_sha', 'cached_json', 'cached_tensors', 'cached_shards', 'markdown_table',
-           'save_text_figure', 'save_figure', 'bootstrap_ci']
+__all__ = ['FIGURE_METADATA', 'atomic_path', 'atomic_write_text', 'save_json', 'CorruptFile', 'load_json', 'read_safetensors',
+           'progress', 'cached', 'fingerprint', 'file_sha', 'cached_json', 'cached_tensors', 'cached_shards',
+           'markdown_table', 'save_text_figure', 'save_figure', 'bootstrap_ci']
 
 # %% ../nbs/00a_store.ipynb #bf716939
 @contextmanager
@@ -131,12 +131,16 @@ def save_text_figure(stem: str, text: str, title: str, size: tuple[float, float]
     fig.tight_layout()
     return save_figure(fig, stem)
 
+# What matplotlib would write into a figure besides the drawing: its version (PNG `Software`, PDF `Creator` and `Producer`)
+# and the date (PDF `CreationDate`). None drops an entry, so a figure's bytes depend on its data alone.
+FIGURE_METADATA = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None}}
+
 def save_figure(fig, stem: str) -> list[Path]:
-    """`fig` as `figures/<stem>.{png,pdf}`, then closed. The PDF carries no creation date, so redrawing the same figure
-    rewrites the same bytes."""
+    """`fig` as `figures/<stem>.{png,pdf}`, then closed. Neither file carries a version string or a date
+    (`FIGURE_METADATA`), so redrawing the same figure, in any process, rewrites the same bytes."""
     import matplotlib.pyplot as plt
     paths = [figures_dir() / f"{stem}.{ext}" for ext in ("png", "pdf")]
-    for p in paths: fig.savefig(p, dpi=150, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
+    for p in paths: fig.savefig(p, dpi=150, metadata=FIGURE_METADATA[p.suffix[1:]])
     plt.close(fig)
     return paths
 
