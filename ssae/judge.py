@@ -22,10 +22,10 @@ from .models import chat_prompt_ids, load_lm
 from .segment import math_spans
 
 # %% auto #0
-__all__ = ['CRITERIA', 'JUDGE_SYSTEM_PROMPT', 'JudgeItem', 'Judgment', 'label_counts', 'Criterion', 'Judge', 'PartialBatchError',
-           'NumericJudge', 'last_expression', 'MathJudge', 'judge_messages', 'reply_logprobs', 'model_fingerprint',
-           'LocalScorer', 'LocalJudge', 'parse_verdict', 'APIJudge', 'judgment_key', 'JudgmentCacheError',
-           'JudgmentCache', 'JudgingReport', 'Judgments', 'cached_judge']
+__all__ = ['CRITERIA', 'JUDGE_SYSTEM_PROMPT', 'SCORING_LAYOUT', 'JudgeItem', 'Judgment', 'label_counts', 'Criterion', 'Judge',
+           'PartialBatchError', 'NumericJudge', 'last_expression', 'MathJudge', 'judge_messages', 'reply_logprobs',
+           'model_fingerprint', 'LocalScorer', 'LocalJudge', 'parse_verdict', 'APIJudge', 'judgment_key',
+           'JudgmentCacheError', 'JudgmentCache', 'JudgingReport', 'Judgments', 'cached_judge']
 
 # %% ../nbs/06_judge.ipynb #bd71c45b
 @dataclass(frozen=True)
@@ -200,6 +200,8 @@ def model_fingerprint(model: torch.nn.Module, tokenizer) -> str:
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()[:16]
 
+SCORING_LAYOUT = "prompt-alone"   # in every local judge's version: each prompt is scored in a pass of its own (`score_replies`)
+
 class LocalScorer:
     """Base of the judges that score fixed replies with a local causal LM (`LocalJudge` below, the swap chapter's
     `LocalRater`): the model and tokenizer, the autocast dtype, and the judge's name and version, which follow from them."""
@@ -209,7 +211,7 @@ class LocalScorer:
         self.model, self.tokenizer = load_lm(model_name, device)
         self.dtype = pick_dtype(self.model.device, dtype)
         self.name = f"local:{model_name}:{_DTYPE_NAMES[self.dtype]}"
-        self.version = f"{self.scoring_version} weights-{model_fingerprint(self.model, self.tokenizer)}"
+        self.version = f"{self.scoring_version} {SCORING_LAYOUT} weights-{model_fingerprint(self.model, self.tokenizer)}"
         self.batch_size = batch_size
 
     def reply_ids(self, word: str) -> list[int]:
@@ -217,10 +219,12 @@ class LocalScorer:
         return self.tokenizer.encode(word, add_special_tokens=False)
 
     def score_replies(self, messages: Sequence[tuple[str, str]], replies: Sequence[Sequence[int]]) -> torch.Tensor:
-        "[N, R]: log p(reply | chat prompt) for each (system, user) pair of `messages` and each reply's ids, under the autocast dtype (fp32, CPU)."
+        """[N, R]: log p(reply | chat prompt) for each (system, user) pair of `messages` and each reply's ids, under the autocast
+        dtype (fp32, CPU). Each prompt is scored in a pass of its own, unpadded: its scores depend on it alone, not on the
+        prompts of its batch (in bf16, padding to a batch's longest prompt changes them)."""
         prompts = [chat_prompt_ids(self.tokenizer, user, system) for system, user in messages]
         with autocast(self.model.device, self.dtype):
-            return reply_logprobs(self.model, prompts, replies, self.tokenizer.pad_token_id).cpu()
+            return torch.cat([reply_logprobs(self.model, [p], replies, self.tokenizer.pad_token_id).cpu() for p in prompts])
 
 class LocalJudge(_PromptJudge, LocalScorer):
     "A local causal LM judging by the log-probabilities of the two allowed replies."
