@@ -29,8 +29,8 @@ from .checkpoint import load_ssae, require_checkpoint
 # %% auto #0
 __all__ = ['PROMPT_STYLES', 'STEP_RULES', 'AGGREGATIONS', 'PAPER_SIZES', 'CONTEXT_BUDGET', 'PROBE_KINDS', 'VOTING_VERSION',
            'SOLUTION_LAYOUT', 'PAPER_TABLE4', 'VOTE_METHODS', 'solve_prompt', 'answer_of', 'answer_key',
-           'reference_steps', 'sample_steps', 'vote', 'aggregate', 'vote_correct', 'step_states', 'fit_probe',
-           'probe_proba', 'save_probe', 'load_probe', 'Questions', 'question_set', 'cached_per_question',
+           'reference_steps', 'sample_steps', 'vote', 'aggregate', 'vote_correct', 'one_pass_encoder', 'step_states',
+           'fit_probe', 'probe_proba', 'save_probe', 'load_probe', 'Questions', 'question_set', 'cached_per_question',
            'greedy_answers', 'sampled_solutions', 'sample_step_examples', 'samples_key', 'sample_codes',
            'outcome_labels', 'reconstruction_label', 'reconstruction_labels', 'weights_of', 'vote_scores', 'step_probs',
            'fit_vote_probes', 'score_benchmark', 'run_voting']
@@ -103,10 +103,17 @@ def vote_correct(answers: list, reference: str, weights: list[float] | None = No
     return answers_equal(vote(answers, weights), reference)
 
 # %% ../nbs/12_voting.ipynb #7c5d06f6
-def _states_alone(encoder, steps: TokenizedSteps, rows: list[int], device) -> torch.Tensor:
-    "h at eos of `context <sep> step <eos>` for each row, encoded on its own (right-padded, as in training)."
+def one_pass_encoder(model) -> bool:
+    """Whether h is one call of the encoder's base model, which `_states_shared` may split at the context: a bare HF base
+    model, or an SSAE without learning upper layers and memory tokens (`SSAE.encoder_hidden`'s single call)."""
+    return not isinstance(model, SSAE) or not (model.config.encoder_train_layers or model.config.memory_tokens)
+
+def _states_alone(model, steps: TokenizedSteps, rows: list[int], device) -> torch.Tensor:
+    """h of `context <sep> step <eos>` for each row, the rows in one right-padded batch (as in training): `SSAE.encoder_states`,
+    or a bare base model's state at eos."""
     batch = steps.batch(rows, device)
-    hidden = encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+    if isinstance(model, SSAE): return model.encoder_states(batch).float()
+    hidden = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
     return hidden[torch.arange(len(rows), device=device), batch.last_index].float()
 
 def _states_shared(encoder, steps: TokenizedSteps, rows: list[int], prefix_rows: list[int], device) -> torch.Tensor:
@@ -132,16 +139,21 @@ def _states_shared(encoder, steps: TokenizedSteps, rows: list[int], prefix_rows:
     return hidden[torch.arange(len(rows), device=device), torch.tensor([len(q) - 1 for q in queries], device=device)].float()
 
 @torch.no_grad()
-def step_states(encoder, steps: TokenizedSteps, groups: list, batch_groups: int = 1, shared: bool = True, device="cpu",
+def step_states(model, steps: TokenizedSteps, groups: list, batch_groups: int = 1, shared: bool = True, device="cpu",
                 dtype=torch.float32) -> torch.Tensor:
-    """The encoder state h [N, d] (fp32) of every step, `groups[i]` naming step i's sample. With `shared`, a sample's steps
-    whose contexts are prefixes of its longest context share one pass over it (`_states_shared`); the others, and all
-    steps without `shared`, are encoded alone. Either way h equals `SSAE.encoder_states` of the step's own batch.
-    `batch_groups` samples share a pass: with 1 (the default) a sample's codes depend on that sample alone; with more, on
-    the samples padded beside it (bf16 rounding), for no gain on a CPU."""
+    """The encoder state h [N, state_size] (fp32) of every step under `model` (an SSAE, or a bare HF base model read as one
+    pass), `groups[i]` naming step i's sample: what `SSAE.encoder_states` gives for the step's own batch. With `shared` and a
+    one-pass encoder (`one_pass_encoder`), a sample's steps whose contexts are prefixes of its longest context share one pass
+    over it (`_states_shared`); the others, all steps without `shared`, and every step of an SSAE with learning upper layers
+    or memory tokens go through `SSAE.encoder_states` (`_states_alone`). `batch_groups` samples share a pass: with 1 (the
+    default) a sample's codes depend on that sample alone; with more, on the samples padded beside it (bf16 rounding), for no
+    gain on a CPU."""
+    encoder = model.encoder if isinstance(model, SSAE) else model
+    size = model.config.state_size if isinstance(model, SSAE) else model.config.hidden_size
+    shared = shared and one_pass_encoder(model)
     members = {}
     for i, g in enumerate(groups): members.setdefault(g, []).append(i)
-    out = torch.empty(len(groups), encoder.config.hidden_size)
+    out = torch.empty(len(groups), size)
     samples = list(members.values())
     for b in range(0, len(samples), batch_groups):
         rows, prefix_rows, alone = [], [], []
@@ -153,7 +165,7 @@ def step_states(encoder, steps: TokenizedSteps, groups: list, batch_groups: int 
                 else: alone.append(i)
         with autocast(device, dtype):
             if rows: out[rows] = _states_shared(encoder, steps, rows, prefix_rows, device).cpu()
-            if alone: out[alone] = _states_alone(encoder, steps, alone, device).cpu()
+            if alone: out[alone] = _states_alone(model, steps, alone, device).cpu()
     return out
 
 # %% ../nbs/12_voting.ipynb #39d9a021
@@ -260,19 +272,22 @@ def sample_step_examples(qs: Questions, samples: list[dict], rule: str) -> tuple
             examples += ex; owner += [qi * len(s["texts"]) + j] * len(ex)
     return examples, owner
 
-def samples_key(preset: Preset, checkpoint_sha: str, qs: Questions, cfg: Sampling, rule: str, dtype) -> str:
-    "The cache key of what is derived from the steps of the samples of `qs` under one SSAE checkpoint."
-    return fingerprint(checkpoint_sha, preset.base_model, qs.ids, _sampling_key(cfg), rule, str(dtype), preset.max_step_tokens, VOTING_VERSION)
+def samples_key(preset: Preset, checkpoint_sha: str, qs: Questions, cfg: Sampling, rule: str, dtype, model: SSAE | None = None) -> str:
+    """The cache key of what is derived from the steps of the samples of `qs` under one SSAE checkpoint (`model`: an SSAE whose
+    encoder is not one pass keys on it too, since its steps were once coded by the base model's pass; one-pass keys are as before)."""
+    encoder = [] if model is None or one_pass_encoder(model) else ["encoder_states", model.config.encoder_train_layers, model.config.memory_tokens]
+    return fingerprint(checkpoint_sha, preset.base_model, qs.ids, _sampling_key(cfg), rule, str(dtype), preset.max_step_tokens, VOTING_VERSION,
+                       *encoder)
 
 def sample_codes(preset: Preset, model: SSAE, checkpoint_sha: str, tokenizer, qs: Questions, samples: list[dict], cfg: Sampling,
                  rule: str, batch_groups: int, dtype) -> dict[str, torch.Tensor]:
     "`z_hat` [N, m] of every step of every sample, with `sample` [N] (flat index q * k + j) and `step` [N] (cached)."
     examples, owner = sample_step_examples(qs, samples, rule)
-    key = samples_key(preset, checkpoint_sha, qs, cfg, rule, dtype)
+    key = samples_key(preset, checkpoint_sha, qs, cfg, rule, dtype, model)
     def compute():
         steps = tokenize_steps(examples, tokenizer, CONTEXT_BUDGET, preset.max_step_tokens)
         if not len(steps): return dict(z_hat=torch.zeros(0, model.config.width), sample=torch.zeros(0, dtype=torch.long), step=torch.zeros(0, dtype=torch.long))
-        h = step_states(model.encoder, steps, owner, batch_groups, shared=True, device=model.device, dtype=dtype)
+        h = step_states(model, steps, owner, batch_groups, shared=True, device=model.device, dtype=dtype)
         z = torch.cat([model.sparse_code(c.to(model.device)).cpu() for c in h.split(1024)])
         return dict(z_hat=z, sample=torch.tensor(owner, dtype=torch.long), step=torch.tensor([e.step_index for e in examples], dtype=torch.long))
     return cached_tensors(run_dir(preset, "voting", "codes") / f"{qs.name}-{rule}-{key}.safetensors", compute)
@@ -292,7 +307,7 @@ def reconstruction_labels(preset: Preset, model: SSAE, checkpoint_sha: str, toke
     does / does not end with the step's last number, -1 for a step without a number (cached). Circular by construction:
     it labels the SSAE's reconstruction, not the step's correctness (whether the code rebuilds its own step)."""
     examples, _ = sample_step_examples(qs, samples, rule)
-    key = fingerprint(samples_key(preset, checkpoint_sha, qs, cfg, rule, dtype), NumericJudge.version)
+    key = fingerprint(samples_key(preset, checkpoint_sha, qs, cfg, rule, dtype, model), NumericJudge.version)
     def compute():
         steps = tokenize_steps(examples, tokenizer, CONTEXT_BUDGET, preset.max_step_tokens)
         decoded = reconstruct(model, tokenizer, steps.ctx_ids, z_hat, batch_size, preset.max_step_tokens, dtype) if len(steps) else []
