@@ -5,9 +5,13 @@ Each pass runs on the same inputs twice, nothing cached (caches go to a fresh fo
   next-steps  07: the base model's greedy next step of each held-out GSM8K step (`sample_next_steps`) and its correctness
               label (NumericJudge), Table 1's `sampled_correct`
   reconstruct 04/07: the step decoded greedily from each step's own code (`reconstruct_steps`) and its label (`recon_correct`)
-  codes       04/07/10: encoder states and sparse codes of every step (`encode_split`, `sparse_code`): the probes' features
-  step-codes  12: the codes of sampled solutions' steps (`step_states`: a sample per pass; the samples in another order,
-              and for reference 4 samples per pass)
+  codes       04/07/10: encoder states and sparse codes of every step (`encode_split`, a step per pass, `sparse_code`): the
+              probes' features; the other batches are the steps in another order and another batch size
+  step-codes  12: the codes of sampled solutions' steps (`step_states` of the SSAE: a sample per pass; the samples in
+              another order, and for reference 4 samples per pass)
+  judge       07/11: the local judge's logicality verdicts and probabilities (`LocalJudge`, a prompt per pass), Table 1's
+              `logical`; the other batches are the items in reverse order, one per call, and for reference the prompts
+              scored together in batches (`reply_logprobs` of several prompts, the old layout)
   sampling    12: k samples per question (`sample_rows`) and their log-probabilities; and, for reference, `generate`
               seeded per call (`sample_solutions`)
   greedy      12: greedy solutions (`sample_rows(greedy=True)`), the Greedy rows of Table 4
@@ -19,7 +23,7 @@ Keep the cpu preset small (a few problems, one or two passes at a time): every p
 import argparse, copy, dataclasses, json, os, sys, tempfile, time
 from pathlib import Path
 
-PASSES = ("next-steps", "reconstruct", "codes", "step-codes", "sampling", "greedy", "n2g")
+PASSES = ("next-steps", "reconstruct", "codes", "step-codes", "sampling", "greedy", "n2g", "judge")
 
 
 def count(a: list, b: list) -> int:
@@ -53,8 +57,8 @@ def main() -> int:
     from ssae.data import load_benchmark
     from ssae.features import eval_set, reconstruct_steps, sample_next_steps
     from ssae.generation import sample_rows, sample_solutions
-    from ssae.judge import JudgeItem, NumericJudge
-    from ssae.models import load_lm, load_tokenizer
+    from ssae.judge import CRITERIA, JudgeItem, LocalJudge, NumericJudge, judge_messages, reply_logprobs
+    from ssae.models import chat_prompt_ids, load_lm, load_tokenizer
     from ssae.n2g import Example, encoder_input, mine, rank_latents, ssae_activation, top_rows
     from ssae.segment import make_step_examples, tokenize_steps
     from ssae.ssae import SSAE
@@ -77,18 +81,22 @@ def main() -> int:
     labels = lambda steps: [j.label for j in judge.judge([JudgeItem(e.context, s, reference_step=e.step) for e, s in zip(data.examples, steps)], "correctness")]
     results = {}
 
-    def codes_of(batch_size: int) -> dict:
+    def codes_of(batch_size: int, order: list[int] | None = None) -> dict:
+        "States and codes of every step, in step order; `order`: the steps encoded in that order instead."
+        split = data.split if order is None else data.split.subset(order)
         with tempfile.TemporaryDirectory() as cache:
-            states = encode_split(model, data.split, Path(cache), batch_size, device=device, dtype=dtype)
-        with torch.no_grad(): z = model.sparse_code(states["h_step"].to(device)).cpu()
-        return dict(h=states["h_step"], z=z)
+            states = encode_split(model, split, Path(cache), batch_size, device=device, dtype=dtype)
+        h = states["h_step"]
+        if order is not None: h = torch.empty_like(h).index_copy_(0, torch.tensor(order), h)
+        with torch.no_grad(): z = model.sparse_code(h.to(device)).cpu()
+        return dict(h=h, z=z)
     z_hat = None
     if "codes" in only or "reconstruct" in only or "n2g" in only:
         t = time.time()
         a = codes_of(batch)
         z_hat = a["z"]
         if "codes" in only:
-            b, c = codes_of(batch), codes_of(max(1, batch // 4 + 1))
+            b, c = codes_of(batch), codes_of(max(1, batch // 4 + 1), rows[::-1])
             differ = lambda x, y, key: int((x[key] != y[key]).any(1).sum())
             support = lambda x, y: int(((x["z"] > 0) != (y["z"] > 0)).any(1).sum())
             results["codes"] = report("codes", n, differ(a, b, "h"), differ(a, c, "h"), "steps' encoder states",
@@ -160,7 +168,7 @@ def main() -> int:
                 ex += e; owner += [j] * len(e)
             steps = tokenize_steps(ex, tok, CONTEXT_BUDGET, p.max_step_tokens)
             if len(steps):
-                enc = lambda st, own, groups: step_states(model.encoder, st, own, groups, shared=True, device=device, dtype=dtype)
+                enc = lambda st, own, groups: step_states(model, st, own, groups, shared=True, device=device, dtype=dtype)
                 perm = sorted(range(len(owner)), key=lambda i: (-owner[i], i))   # the samples in the reverse order
                 rev = dataclasses.replace(steps, ctx_ids=[steps.ctx_ids[i] for i in perm], step_ids=[steps.step_ids[i] for i in perm])
                 a, b = enc(steps, owner, 1), enc(steps, owner, 1)
@@ -185,6 +193,26 @@ def main() -> int:
             a, b, c = run(cfg.batch_tokens), run(cfg.batch_tokens), run(max(64, cfg.batch_tokens // 8))
             key = lambda m: [(x["suffix"], x["suffix_bisect"], x["pattern"]) for x in m]
             results["n2g"] = report("n2g", len(a), count(key(a), key(b)), count(key(a), key(c)), "mined examples", "", time.time() - t)
+
+    if "judge" in only:
+        t = time.time()
+        judge = LocalJudge(p.base_model, device=str(device), batch_size=batch)
+        items = [JudgeItem(e.context, e.step) for e in data.examples]
+        key = lambda js: [(j.label, j.p_positive) for j in js]
+        a, b = key(judge.judge(items, "logicality")), key(judge.judge(items, "logicality"))
+        c = key([judge.judge([i], "logicality")[0] for i in items[::-1]][::-1])
+        crit = CRITERIA["logicality"]
+        replies = [judge.reply_ids(crit.positive), judge.reply_ids(crit.negative)]
+        ids = [chat_prompt_ids(judge.tokenizer, u, s_) for s_, u in (judge_messages(i, crit) for i in items)]
+        with autocast(device, judge.dtype):
+            old = torch.cat([reply_logprobs(judge.model, ids[s:s + batch], replies, judge.tokenizer.pad_token_id).cpu()
+                             for s in range(0, len(ids), batch)])
+        alone = judge.logprobs(items, crit)
+        results["judge"] = report("judge", len(items), count(a, b), count(a, c), "logicality verdicts",
+                                  f"; labels {count([x[0] for x in a], [x[0] for x in b])} / {count([x[0] for x in a], [x[0] for x in c])} "
+                                  f"differ; scored in batches of {batch} (the old layout), {int((old != alone).any(1).sum())} items' "
+                                  f"log-probabilities differ from a prompt per pass", time.time() - t)
+        del judge
 
     if args.json: args.json.write_text(json.dumps(dict(preset=p.name, dtype=str(dtype), threads=torch.get_num_threads(), passes=results), indent=2) + "\n")
     bad = [k for k, r in results.items() if r["again"] or r["other_batches"]]
