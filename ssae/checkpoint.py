@@ -73,11 +73,10 @@ def load_ssae(folder: Path | str, device="cpu") -> tuple[SSAE, ContextPrior | No
 
 # %% ../nbs/04b_checkpoint.ipynb #38b16b6c
 @torch.no_grad()
-def encode_split(model: SSAE, split: StepSplit, cache: Path, batch_size: int = 16,
-                 shard_size: int = 1024, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
+def encode_split(model: SSAE, split: StepSplit, cache: Path, shard_size: int = 1024, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
     """`h_step` [N, state_size] (what the dictionary reads) and `h_ctx` [N, d] (the state at `<sep>`) for every step of
     `split` under `model`'s encoder, from (or into) the shard cache folder `cache`. Each step is encoded alone, so its states
-    depend on it alone (not on the steps beside it); `batch_size` is accepted for the callers' sake and changes nothing."""
+    depend on it alone (not on the steps beside it)."""
     was_training = model.training
     model.eval()
     def encode(idx: list[int]) -> dict[str, torch.Tensor]:

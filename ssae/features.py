@@ -87,9 +87,9 @@ def token_targets(split: StepSplit) -> dict[str, list[int]]:
 
 # %% ../nbs/07_features.ipynb #c46bcd25
 @torch.no_grad()
-def ssae_features(model: SSAE, split: StepSplit, cache: Path, batch_size: int, device, dtype) -> dict[str, torch.Tensor]:
+def ssae_features(model: SSAE, split: StepSplit, cache: Path, device, dtype) -> dict[str, torch.Tensor]:
     "`z_hat`, `h_ctx` and `h_step` [N, .] (fp32) of every example of `split`, the dense states cached in `cache`."
-    states = encode_split(model, split, cache, batch_size, device=device, dtype=dtype)
+    states = encode_split(model, split, cache, device=device, dtype=dtype)
     z_hat = torch.cat([model.sparse_code(h.to(model.device)).cpu() for h in states["h_step"].split(1024)])
     return dict(z_hat=z_hat, **states)
 
@@ -230,7 +230,7 @@ def step_features(p: Preset, name: str, checkpoint: Path | None = None, config: 
         except ValueError as e: warnings.warn(f"{e}; computing the features of {name} again")   # CorruptFile, or pandas on a cut targets.jsonl
     model, _ = load_ssae(checkpoint, device)
     t0 = time.time()
-    feats = ssae_features(model, data.split, folder / "states", cfg.batch_size, device, dtype)
+    feats = ssae_features(model, data.split, folder / "states", device, dtype)
     n, max_new = len(data), data.split.steps.max_step_tokens
     # From here on the decoder and the base model only generate: holding their weights in the autocast
     # dtype spares casting every weight again at each decoded token (a third of a decoding step on a CPU).
@@ -240,7 +240,7 @@ def step_features(p: Preset, name: str, checkpoint: Path | None = None, config: 
     lm = load_lm(model.config.base_model, device, seed=model.config.seed)[0].to(dtype)
     sampled = chunked(folder / "sampled", n, cfg.chunk, lambda idx: sample_next_steps(lm, tok, data, idx, cfg.batch_size, max_new, dtype),
                       f"sample {name}")
-    on_sampled = ssae_features(model, _sampled_split(data, sampled, tok), folder / "states_sampled", cfg.batch_size, device, dtype)
+    on_sampled = ssae_features(model, _sampled_split(data, sampled, tok), folder / "states_sampled", device, dtype)
     feats |= dict(z_hat_sampled=on_sampled["z_hat"], h_step_sampled=on_sampled["h_step"])
     rule = RULE_JUDGES[EVAL_BENCHMARKS[name].judge]()
     with JudgmentCache(run_dir(p) / "judgments.sqlite") as cache:

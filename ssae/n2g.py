@@ -36,9 +36,9 @@ def head_split(split: StepSplit, n: int | None) -> StepSplit:
     return split if n is None or n >= len(split) else split.subset(list(range(n)))
 
 @torch.no_grad()
-def split_codes(model: SSAE, split: StepSplit, preset: Preset, batch_size: int, device, dtype) -> torch.Tensor:
+def split_codes(model: SSAE, split: StepSplit, preset: Preset, device, dtype) -> torch.Tensor:
     "z_hat [N, m] of every step of `split` from its encoder states, cached in the preset's state cache (`state_cache_dir`)."
-    states = encode_split(model, split, state_cache_dir(preset, model, split, dtype), batch_size, device=device, dtype=dtype)
+    states = encode_split(model, split, state_cache_dir(preset, model, split, dtype), device=device, dtype=dtype)
     model.eval()
     return torch.cat([model.sparse_code(h.to(model.device)).cpu() for h in states["h_step"].split(1024)])
 
@@ -377,8 +377,8 @@ def n2g_results(p: Preset, checkpoint: Path | None = None, config: N2GConfig | N
     def compute() -> dict:
         t = {"start": time.time()}
         model, _ = load_ssae(checkpoint, device)
-        codes = split_codes(model, ranking, p, cfg.batch_size, device, dtype)
-        test_codes = split_codes(model, heldout, p, cfg.batch_size, device, dtype)
+        codes = split_codes(model, ranking, p, device, dtype)
+        test_codes = split_codes(model, heldout, p, device, dtype)
         t["codes"] = time.time()
         latents = rank_latents(codes, cfg.latents)
         mined = mine_latents(ssae_activation(model, cfg.batch_tokens, dtype), codes, ranking, latents, cfg)
@@ -429,7 +429,7 @@ def final_step_rows(p: Preset, result: dict, top: int = 10) -> list[dict]:
     "For the first `top` mined latents: active held-out steps, how many are a problem's last step, and the share of last steps covered."
     cfg, run = N2GConfig(**result["config"]), chapter_setup(p, Path(result["checkpoint"]))
     heldout = head_split(gsm8k_splits(p, run.tokenizer)["test"], cfg.eval_steps)
-    codes = split_codes(load_ssae(run.checkpoint, run.device)[0], heldout, p, cfg.batch_size, run.device, run.dtype)
+    codes = split_codes(load_ssae(run.checkpoint, run.device)[0], heldout, p, run.device, run.dtype)
     ids = heldout.problem_ids
     last = np.array([i == len(ids) - 1 or ids[i] != ids[i + 1] for i in range(len(ids))])
     rows = []

@@ -390,7 +390,7 @@ def run_swap(p: Preset, checkpoint: Path | None = None, config: SwapConfig | Non
     folder = run_dir(p, "swap", fingerprint(shas, run.ssae_config, [cfg.pairs, cfg.seed, cfg.perturb_sigma, cfg.batch_size], str(dtype), SWAP_VERSION, split.problem_ids,
                                      split.steps.max_context_tokens, split.steps.max_step_tokens))
     model, prior = load_ssae(checkpoint, device)
-    states = encode_split(model, split, state_cache_dir(p, model, split, dtype), cfg.batch_size, device=device, dtype=dtype)
+    states = encode_split(model, split, state_cache_dir(p, model, split, dtype), device=device, dtype=dtype)
     codes = cached_tensors(folder / "codes.safetensors", lambda: swap_codes(model, prior, split, states, pairs, cfg, device, dtype))
     seconds["encode"] = time.time() - t0
     a, b = [q[0] for q in pairs], [q[1] for q in pairs]

@@ -85,7 +85,7 @@ def main() -> int:
         "States and codes of every step, in step order; `order`: the steps encoded in that order instead."
         split = data.split if order is None else data.split.subset(order)
         with tempfile.TemporaryDirectory() as cache:
-            states = encode_split(model, split, Path(cache), batch_size, device=device, dtype=dtype)
+            states = encode_split(model, split, Path(cache), device=device, dtype=dtype)
         h = states["h_step"]
         if order is not None: h = torch.empty_like(h).index_copy_(0, torch.tensor(order), h)
         with torch.no_grad(): z = model.sparse_code(h.to(device)).cpu()
