@@ -150,6 +150,23 @@ def _all_reduce(t: torch.Tensor, op=None) -> torch.Tensor:
     dist.all_reduce(moved, op=op or dist.ReduceOp.SUM)
     return moved.to(t.device)
 
+def _all_gather(t: torch.Tensor) -> list[torch.Tensor]:
+    "`t` of every process, in rank order, gathered on the group's device and returned where `t` was; `[t]` with one process."
+    world = _dist()[1]
+    if world == 1: return [t]
+    moved = t.to(_collective_device())
+    every = [torch.empty_like(moved) for _ in range(world)]
+    dist.all_gather(every, moved)
+    return [e.to(t.device) for e in every]
+
+def _broadcast_(t: torch.Tensor, src: int = 0) -> torch.Tensor:
+    "`t` (no autograd: e.g. a parameter's `.data`) overwritten in place by process `src`'s values, sent on the group's device."
+    if _dist()[1] == 1: return t
+    moved = t.to(_collective_device())   # `t` itself when it lives there already
+    dist.broadcast(moved, src=src)
+    if moved is not t: t.copy_(moved)
+    return t
+
 # %% ../nbs/05a_evaluate.ipynb #dff67484
 @dataclass(frozen=True)
 class CodeUsage:

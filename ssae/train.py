@@ -18,7 +18,7 @@ from .segment import StepSplit, bucket_batches, eval_indices, gsm8k_splits
 from .encoder import encode_trunk_split, trunk_rows
 from .ssae import SSAE, ContextPrior, problem_batches
 from .checkpoint import encode_split, save_ssae, state_cache_dir, trainable_state, trunk_cache_dir
-from .evaluate import (PriorScores, RunSummary, _all_reduce, _collective_device, _dist, _through_encoder, against_plateau,
+from .evaluate import (PriorScores, RunSummary, _all_gather, _all_reduce, _broadcast_, _dist, _through_encoder, against_plateau,
                            evaluate_ssae, frozen_codes, plateau_baseline, prior_report, reconstruction_rate, renamed, to_record,
                            write_json)
 from .report import ship_checkpoint, write_metrics_report
@@ -100,8 +100,8 @@ class Phase1:
             fired = self.fired.clone()
             fired = _all_reduce(fired.float(), dist.ReduceOp.MAX).bool()   # silent on every rank, not just here
             resample_dead_units(self.module, ~fired, self.recent_h, opt, seed=self.cfg.seed * 7919 + update)
-            if _dist()[1] > 1:   # each rank drew from its own batch: rank 0's restarted units are the ones kept
-                for t in (self.module.sparse.weight, self.module.sparse.bias, self.module.project[0].weight): dist.broadcast(t.data, src=0)
+            # each rank drew from its own batch: rank 0's restarted units are the ones kept
+            for t in (self.module.sparse.weight, self.module.sparse.bias, self.module.project[0].weight): _broadcast_(t.data, src=0)
             self.fired.zero_()
 
     def log_fields(self, update: int) -> dict:
@@ -224,12 +224,14 @@ class RunningMean:
         out, self.sums, self.n = {f"train_{k}": v / self.n for k, v in self.sums.items()}, {}, 0
         return out
 
-def _save_checkpoint(path: Path, update: int, seconds: float, module, opt, task) -> None:
+def _save_checkpoint(path: Path, update: int, seconds: float, module, opt, task, scaler=None) -> None:
     state = dict(update=update, seconds=seconds, model=trainable_state(module), optimizer=opt.state_dict(), task=task.state_dict())
+    if scaler is not None and scaler.is_enabled(): state["scaler"] = scaler.state_dict()   # fp16: the loss scale and its growth count
     with atomic_path(path) as tmp: torch.save(state, tmp)
 
-def _restore(path: Path, module, opt, task) -> tuple[int, float]:
-    "Load a training checkpoint into `module`, `opt` and `task`; returns the updates done and the phase's seconds so far."
+def _restore(path: Path, module, opt, task, scaler=None) -> tuple[int, float]:
+    """Load a training checkpoint into `module`, `opt`, `task` and (fp16) the loss `scaler`; returns the updates done and the
+    phase's seconds so far."""
     try: state = torch.load(path, map_location="cpu", weights_only=True)   # never unpickle arbitrary objects
     except Exception as e:
         raise ValueError(f"{path}: cannot read the training checkpoint ({e}); it is truncated or damaged: "
@@ -238,6 +240,8 @@ def _restore(path: Path, module, opt, task) -> tuple[int, float]:
     if missing: raise ValueError(f"{path}: checkpoint lacks {sorted(missing)[:5]}; was it written by another configuration?")
     module.load_state_dict(state["model"], strict=False)
     opt.load_state_dict(state["optimizer"]); task.load_state_dict(state["task"])
+    # a checkpoint of a bf16 or fp32 run has no scale: an fp16 resume of it starts at the initial one
+    if scaler is not None and scaler.is_enabled() and "scaler" in state: scaler.load_state_dict(state["scaler"])
     return state["update"], state.get("seconds", 0.0)   # checkpoints written before the clock was kept: from 0
 
 def _all_true(ok: bool) -> bool:
@@ -262,9 +266,10 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
     out.mkdir(parents=True, exist_ok=True)
     groups, ckpt = task.param_groups(), out / "checkpoint.pt"
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    start, seconds = _restore(ckpt, task.module, opt, task) if ckpt.exists() else (0, 0.0)
-    # fp16's narrow range needs a scaled loss; the scaler skips an update whose gradients overflowed (bf16 and fp32 need none)
+    # fp16's narrow range needs a scaled loss; the scaler skips an update whose gradients overflowed (bf16 and fp32 need none).
+    # Its scale is part of the checkpoint, so a resumed run goes on with the scale the killed one had reached.
     scaler = torch.amp.GradScaler(torch.device(device).type, enabled=dtype == torch.float16)
+    start, seconds = _restore(ckpt, task.module, opt, task, scaler) if ckpt.exists() else (0, 0.0)
     model = torch.nn.parallel.DistributedDataParallel(task.module) if world > 1 else task.module
     batches, log, running = EpochBatches(train_split, cfg, rank, world), MetricsLog(out / "metrics.csv", start), RunningMean()
     t0, last = time.time() - seconds, None   # the phase's clock goes on across resumes: a killed run's seconds are not lost
@@ -294,7 +299,7 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
             if rank == 0: log.append(row)
         if done % cfg.ckpt_every == 0 or done == cfg.updates:
             seconds = round(time.time() - t0, 1)
-            if rank == 0: _save_checkpoint(ckpt, done, seconds, task.module, opt, task)
+            if rank == 0: _save_checkpoint(ckpt, done, seconds, task.module, opt, task, scaler)
             if world > 1: dist.barrier()
     if last is None: last = task.evaluate(val_split, cfg.batch_size, device, dtype, cfg.eval_examples)   # already finished earlier
     return last, seconds   # the clock as the last checkpoint saved it
@@ -303,8 +308,9 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
 def init_distributed(device: torch.device) -> None:
     "Join the process group when launched by `torchrun` (NCCL on CUDA, gloo on CPU)."
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # the process's GPU first: NCCL's communicator, and every collective's tensors (`_collective_device`), live there
         if device.type == "cuda": torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 def _cached_states(preset: Preset, model: SSAE, splits: dict, device, dtype) -> dict | None:
     "Encoder states of every split, computed once on rank 0 and read by all (only when nothing in the encoder learns)."
@@ -336,11 +342,7 @@ def training_states(model: SSAE, split: StepSplit, states: dict | None, batch_si
 def _rank_checksums(module) -> list[float]:
     "A checksum of the trainable weights from every process (equal when the ranks are in sync)."
     mine = torch.tensor([sum(p.double().sum().item() for p in trainable_state(module).values())], dtype=torch.float64)
-    if _dist()[1] == 1: return mine.tolist()
-    mine = mine.to(_collective_device())
-    every = [torch.zeros_like(mine) for _ in range(_dist()[1])]
-    dist.all_gather(every, mine)
-    return [t.item() for t in every]
+    return [t.item() for t in _all_gather(mine)]
 
 _as_json = lambda obj: json.loads(json.dumps(obj))   # tuples as lists: the summary returned is the one summary.json holds
 
@@ -393,15 +395,17 @@ def train_ssae(p: Preset, out: Path | None = None, phases: tuple = (1, 2), test:
 # %% ../nbs/05_train.ipynb #b0815d68
 def main(argv: list[str] | None = None) -> RunSummary:
     ap = argparse.ArgumentParser(description="Train a step-level SSAE (phase 1) and its context prior (phase 2) on GSM8K steps.")
-    ap.add_argument("--preset", default="cpu", help="tiny, cpu or paper")
+    ap.add_argument("--preset", default="cpu", help="tiny, paper-tiny, cpu or paper")
     ap.add_argument("--out", default=None, help="run folder (default runs/<preset>/ssae); an existing checkpoint there is resumed")
     ap.add_argument("--phases", default="1,2", help="'1' or '1,2'")
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="preset overrides, e.g. phase1.updates=200")
+    ap.add_argument("--no-test", action="store_true", help="skip the held-out GSM8K test report (validation only, as the ablations)")
     ap.add_argument("--report", action="store_true", help="write figures/ssae_metrics_<preset>.json and the training curves")
     ap.add_argument("--ship", action="store_true", help="copy the trained model into checkpoints/ssae-<preset>/")
     args = ap.parse_args(argv)
+    if args.report and args.no_test: ap.error("--report writes the test report: drop --no-test")
     p = get_preset(args.preset).override(*args.set)
-    summary = train_ssae(p, args.out, phases=tuple(int(x) for x in args.phases.split(",")))
+    summary = train_ssae(p, args.out, phases=tuple(int(x) for x in args.phases.split(",")), test=not args.no_test)
     if _dist()[0] == 0:
         run = Path(args.out) if args.out else run_dir(p, "ssae")
         if args.report: write_metrics_report(summary, run, p.name)
