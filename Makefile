@@ -18,7 +18,10 @@ THREADS ?= 2
 TEST_THREADS ?= 1
 RUN := runs/$(PRESET)
 NOTEBOOKS := $(sort $(wildcard nbs/[0-9][0-9]_*.ipynb nbs/[0-9][0-9][a-z]_*.ipynb))
-EXECUTED := $(patsubst nbs/%,$(RUN)/notebooks/%,$(NOTEBOOKS))
+# `make reproduce` runs the chapters with an experiment (a cell under `if preset != "tiny"`); the others hold library code
+# and its tests only, which `make test` runs: under the cpu preset they would spend about 12 minutes writing nothing.
+EXPERIMENTS := $(shell grep -l 'if preset != \\"tiny\\"' $(NOTEBOOKS))
+EXECUTED := $(patsubst nbs/%,$(RUN)/notebooks/%,$(EXPERIMENTS))
 
 .PHONY: install data test reproduce check-reproduce bench train ablate gpu-smoke
 
@@ -73,8 +76,8 @@ reproduce: install $(EXECUTED)
 check-reproduce:
 	$(BIN)/python tools/check_reproduce.py $(PRESET)
 
-# Each notebook runs after the one before it (later chapters read earlier results) and
-# reruns only when it, the module it exports or an earlier notebook changed: make's timestamps
+# Each experiment runs after the one before it (later chapters read earlier results) and
+# reruns only when it, an earlier notebook or one of their modules changed: make's timestamps
 # make `make reproduce` resumable, and a new chapter's module does not rerun the chapters before it.
 $(RUN)/notebooks/%.ipynb: nbs/%.ipynb $(STAMP)
 	@mkdir -p $(@D)
@@ -82,7 +85,9 @@ $(RUN)/notebooks/%.ipynb: nbs/%.ipynb $(STAMP)
 
 # The module a notebook exports (its `#| default_exp`).
 module_of = $(patsubst %,ssae/%.py,$(shell grep -o '\#| default_exp [a-z_0-9]*' $(1) | head -1 | cut -d' ' -f3))
-$(foreach nb,$(NOTEBOOKS),$(eval $(patsubst nbs/%,$(RUN)/notebooks/%,$(nb)): $(call module_of,$(nb))))
+# An experiment depends on every notebook numbered up to its own (10_n2g on 10a_table2 too, whose module writes its table).
+upto = $(shell for n in $(NOTEBOOKS); do [ $$(basename $$n | cut -c1-2) -le $$(basename $(1) | cut -c1-2) ] && echo $$n; done)
+$(foreach nb,$(EXPERIMENTS),$(eval $(patsubst nbs/%,$(RUN)/notebooks/%,$(nb)): $(foreach d,$(call upto,$(nb)),$(d) $(call module_of,$(d)))))
 
 # Chain the executed notebooks in numeric order.
 $(foreach i,$(shell seq 2 $(words $(EXECUTED))),$(eval $(word $(i),$(EXECUTED)): $(word $(shell expr $(i) - 1),$(EXECUTED))))
