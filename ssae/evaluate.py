@@ -22,11 +22,11 @@ from .ssae import SSAE, reconstruct
 from .checkpoint import trained_weights_hash
 
 # %% auto #0
-__all__ = ['RENAMED', 'BASELINE_VERSION', 'renamed', 'record_keys', 'to_record', 'from_record', 'KeyedRecord', 'write_json',
-           'read_json', 'write_csv', 'read_csv', 'results_table', 'CodeUsage', 'Scores', 'shuffle_partners',
-           'code_usage', 'frozen_codes', 'evaluate_ssae', 'ContextNLL', 'PlateauFit', 'context_only_nll',
-           'fit_constant_prefix', 'Reconstruction', 'SSAEMetrics', 'plateau_baseline', 'against_plateau',
-           'reconstruction_rate', 'PriorScores', 'PriorReport', 'prior_report', 'RunSummary']
+__all__ = ['RENAMED', 'BASELINE_VERSION', 'renamed', 'record_keys', 'to_record', 'from_record', 'write_json', 'read_json',
+           'write_csv', 'read_csv', 'results_table', 'CodeUsage', 'Scores', 'shuffle_partners', 'code_usage',
+           'frozen_codes', 'evaluate_ssae', 'ContextNLL', 'PlateauFit', 'context_only_nll', 'fit_constant_prefix',
+           'Reconstruction', 'SSAEMetrics', 'plateau_baseline', 'against_plateau', 'reconstruction_rate', 'PriorScores',
+           'PriorReport', 'prior_report', 'RunSummary']
 
 # %% ../nbs/05a_evaluate.ipynb #83c9e0fb
 # Key names that files written before a rename still hold (with or without a `val_`/`train_` prefix), read as today's.
@@ -100,12 +100,6 @@ def from_record(cls, record: dict, prefix: str = ""):
     return cls(**values)
 
 # %% ../nbs/05a_evaluate.ipynb #f7db2df5
-class KeyedRecord:
-    """A result that also reads by its record's keys (`result["key"]`, `"key" in result`), for code written against the
-    dict it once was: `ssae.hub.load_reference_checkpoint` reads a `PlateauFit` so, `tools/gpu_smoke.py` a `RunSummary`."""
-    def __getitem__(self, key: str): return to_record(self)[key]
-    def __contains__(self, key: str) -> bool: return key in to_record(self)
-
 def write_json(path: Path, result) -> Path:
     "`result` as a JSON record (`to_record`)."
     return save_json(path, to_record(result))
@@ -259,7 +253,7 @@ class ContextNLL:
     steps: int
 
 @dataclass(frozen=True)
-class PlateauFit(KeyedRecord):
+class PlateauFit:
     "The constant prefix fitted alone (`fit_constant_prefix`); from `plateau_baseline` also its test NLL and the prefix itself."
     nll_val: float               # the best validation NLL per token
     curve: list                  # [update, validation NLL] at each check
@@ -429,7 +423,7 @@ def prior_report(task, train_split: StepSplit, val_split: StepSplit, batch_size:
 
 # %% ../nbs/05a_evaluate.ipynb #36beda17
 @dataclass(frozen=True)
-class RunSummary(KeyedRecord):
+class RunSummary:
     "A training run (`train_ssae`): its `summary.json`, and with `eval_split` set, figures/ssae_metrics_<preset>.json."
     base_model: str
     n_train_steps: int

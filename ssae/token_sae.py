@@ -5,6 +5,7 @@
 # %% ../nbs/08_token_sae.ipynb #666a0191
 from __future__ import annotations
 import dataclasses, math, time, warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,14 +16,15 @@ from fastcore.basics import patch
 
 from .core import Preset, TokenSAEConfig, autocast, run_dir
 from .store import CorruptFile, atomic_path, cached_shards, fingerprint, load_json, progress, read_safetensors, save_json
+from .evaluate import read_json, to_record, write_json
 from .models import load_lm, model_revision
 from .segment import StepBatch, StepSplit, gsm8k_splits
 
 # %% auto #0
 __all__ = ['TOKEN_ACTS_VERSION', 'TOKEN_SAE_FORMAT', 'TOKEN_SAE_FEATURES', 'residual_stream', 'position_masks',
            'first_of_problem', 'training_token_mask', 'collect_token_activations', 'token_cache_dir', 'TokenSAE',
-           'train_token_sae', 'evaluate_token_sae', 'save_token_sae', 'load_token_sae', 'token_sae_step_features',
-           'run_token_sae']
+           'train_token_sae', 'TokenSAEMetrics', 'evaluate_token_sae', 'save_token_sae', 'load_token_sae',
+           'token_sae_step_features', 'TokenSAESummary', 'run_token_sae']
 
 # %% ../nbs/08_token_sae.ipynb #8c193ca2
 class _StopForward(Exception): pass
@@ -178,9 +180,17 @@ def train_token_sae(acts: torch.Tensor, config: TokenSAEConfig, device="cpu",
         losses.append(loss.item())
     return sae.eval(), losses
 
+@dataclass(frozen=True)
+class TokenSAEMetrics:
+    "A token SAE on held-out activations (`evaluate_token_sae`)."
+    l0: float              # active features per token
+    fvu: float             # fraction of variance unexplained
+    dead_fraction: float   # features active on no token
+    n_tokens: int
+
 @torch.no_grad()
 def evaluate_token_sae(sae: TokenSAE, acts: torch.Tensor, batch_tokens: int = 8192, device="cpu",
-                       dtype=torch.float32) -> dict:
+                       dtype=torch.float32) -> TokenSAEMetrics:
     "L0, FVU and dead-feature fraction of `sae` on held-out activations `acts` [n, d]."
     mean = acts.float().mean(0).to(device)
     sq_err = variance = l0 = 0.0
@@ -192,7 +202,7 @@ def evaluate_token_sae(sae: TokenSAE, acts: torch.Tensor, batch_tokens: int = 81
         variance += (x - mean).pow(2).sum().item()
         l0 += (f != 0).sum().item()
         active |= (f != 0).any(0)
-    return dict(l0=l0 / len(acts), fvu=sq_err / variance, dead_fraction=1 - active.float().mean().item(), n_tokens=len(acts))
+    return TokenSAEMetrics(l0=l0 / len(acts), fvu=sq_err / variance, dead_fraction=1 - active.float().mean().item(), n_tokens=len(acts))
 
 # %% ../nbs/08_token_sae.ipynb #1df87c26
 TOKEN_SAE_FORMAT = 1
@@ -241,13 +251,26 @@ def token_sae_step_features(sae: TokenSAE, lm: nn.Module, split: StepSplit, batc
     return out
 
 # %% ../nbs/08_token_sae.ipynb #c15bdbbf
-def run_token_sae(p: Preset, config: TokenSAEConfig | None = None, out: Path | None = None) -> dict:
+@dataclass(frozen=True)
+class TokenSAESummary:
+    "A trained token SAE (`run_token_sae`): its `summary.json`, also kept in the model's `config.json`."
+    preset: str
+    base_model: str
+    layer: int
+    width: int
+    n_train_tokens: int
+    train_seconds: float
+    final_train_loss: float   # mean of the last 20 updates
+    eval_split: str
+    metrics: TokenSAEMetrics
+
+def run_token_sae(p: Preset, config: TokenSAEConfig | None = None, out: Path | None = None) -> TokenSAESummary:
     "Train (or read back) the token SAE of preset `p` into `out` (default: the run folder's `token_sae/`); returns the summary."
     out = Path(out) if out else run_dir(p, "token_sae")
     if (out / "summary.json").exists():
         try:
             load_token_sae(out / "model")   # a damaged model file (a full disk) means: train it again
-            return load_json(out / "summary.json")
+            return read_json(TokenSAESummary, out / "summary.json")
         except CorruptFile as e: warnings.warn(f"{e}; training the token SAE again")
     device, dtype = p.runtime()
     config = config or p.token_sae_config()
@@ -258,10 +281,10 @@ def run_token_sae(p: Preset, config: TokenSAEConfig | None = None, out: Path | N
             for n in ("train", "val")}
     t0 = time.time()
     sae, losses = train_token_sae(acts["train"], config, device, dtype)
-    summary = dict(preset=p.name, base_model=config.base_model, layer=config.layer, width=config.width,
-                   n_train_tokens=len(acts["train"]), train_seconds=round(time.time() - t0, 1),
-                   final_train_loss=sum(losses[-20:]) / len(losses[-20:]), eval_split="gsm8k/val",
-                   **evaluate_token_sae(sae, acts["val"], device=device, dtype=dtype))
-    save_token_sae(out / "model", sae, extra=dict(summary=summary))
-    save_json(out / "summary.json", summary)
+    summary = TokenSAESummary(preset=p.name, base_model=config.base_model, layer=config.layer, width=config.width,
+                              n_train_tokens=len(acts["train"]), train_seconds=round(time.time() - t0, 1),
+                              final_train_loss=sum(losses[-20:]) / len(losses[-20:]), eval_split="gsm8k/val",
+                              metrics=evaluate_token_sae(sae, acts["val"], device=device, dtype=dtype))
+    save_token_sae(out / "model", sae, extra=dict(summary=to_record(summary)))
+    write_json(out / "summary.json", summary)
     return summary
