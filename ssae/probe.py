@@ -22,7 +22,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .core import Preset, ProbeConfig, figures_dir, run_dir
-from .store import atomic_write_text, cached_json, cached_tensors, file_sha, fingerprint, markdown_table, progress, save_figure, save_json
+from .store import atomic_write_text, cached_json, cached_tensors, file_sha, fingerprint, markdown_table, progress, save_figure
+from .evaluate import to_record, write_json
 from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, step_features
 from .models import load_lm, load_tokenizer
 from .tables import latex_table, tex_escape
@@ -32,8 +33,8 @@ from .token_sae import load_token_sae, token_sae_step_features
 __all__ = ['KINDS', 'TASKS', 'PROBES', 'TABLE1_FEATURES', 'PAPER_TABLE1', 'TABLE1_COLUMNS', 'ROW_ORDER', 'FIGURE1_FEATURES',
            'grouped_folds', 'Task', 'TokenClasses', 'naive_probe', 'RowSpace', 'linear_probe', 'MLP', 'mlp_probe',
            'fold_scores', 'cross_validate', 'summarise', 'token_sae_dir', 'token_sae_features', 'feature_matrix',
-           'probe_results', 'table1_frame', 'table1_csv', 'frame_table', 'frame_latex', 'write_table1', 'write_figure1',
-           'table1', 'compare', 'claims']
+           'probe_results', 'table1_frame', 'Table1Meta', 'table1_caption', 'table1_csv', 'frame_table', 'frame_latex',
+           'write_table1', 'write_figure1', 'table1', 'compare', 'claims']
 
 # %% ../nbs/09_probe.ipynb #13e09185
 def grouped_folds(groups, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -297,7 +298,30 @@ def table1_frame(results: pd.DataFrame, probe: str) -> pd.DataFrame:
     return pd.DataFrame.from_dict(out, orient="index").rename_axis("feature")
 
 # %% ../nbs/09_probe.ipynb #36771ee5
-def table1_csv(results: pd.DataFrame, meta: dict) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Table1Meta:
+    "What Table 1 was measured on (`table1`): figures/table1_<name>.json, and a column each in every row of its CSV."
+    base_model: str
+    folds: int
+    seed: str               # the probes' seed and the preset's
+    judges: str             # each benchmark's correctness judge
+    logic_judge: str
+    n_gsm8k: int            # steps probed
+    n_math500: int
+    problems_gsm8k: int
+    problems_math500: int
+    logic_gsm8k: int        # steps whose logicality was judged
+    logic_math500: int
+
+def table1_caption(meta: Table1Meta) -> str:
+    "Table 1's caption (after its `**Table 1 (<name> preset).**` heading)."
+    return (f"Probing {meta.base_model} step features: mean ± 95% t-interval over {meta.folds} problem-grouped folds "
+            f"(GSM8K test: {meta.n_gsm8k} steps of {meta.problems_gsm8k} problems; MATH-500: {meta.n_math500} steps of "
+            f"{meta.problems_math500} problems; logicality judged on {meta.logic_gsm8k} / {meta.logic_math500} steps). "
+            f"Correctness judges: {meta.judges}; logicality judge: {meta.logic_judge}; seeds: {meta.seed}. "
+            "Label columns: accuracy (%) / AUROC. In parentheses: the paper's SSAE-Qwen2.5-0.5B numbers (MLP probe).")
+
+def table1_csv(results: pd.DataFrame, meta: Table1Meta) -> pd.DataFrame:
     "One row per feature x probe; one column per benchmark, task and metric (mean, `_ci`, `_folds`), and `n` per benchmark and task."
     rows = []
     for (feature, probe), g in results.groupby(["feature", "probe"], sort=False):
@@ -307,7 +331,7 @@ def table1_csv(results: pd.DataFrame, meta: dict) -> pd.DataFrame:
             row[f"{prefix}_n"] = int(r.n)
             for m in ("accuracy", "auroc", "majority", "rmse", "mse", "ppl"):
                 if m in r and not pd.isna(r[m]): row |= {f"{prefix}_{m}": r[m], f"{prefix}_{m}_ci": r[f"{m}_ci"], f"{prefix}_{m}_folds": int(r[f"{m}_folds"])}
-        rows.append(row | meta)
+        rows.append(row | to_record(meta))
     return pd.DataFrame(rows)
 
 def frame_table(frame: pd.DataFrame) -> str:
@@ -321,14 +345,9 @@ def frame_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
     tabular = latex_table(flat.astype(str).to_dict("records"), [str(c) for c in flat.columns])
     return (f"\\begin{{table}}\n\\caption{{{tex_escape(caption)}}}\n\\label{{{label}}}\n{tabular}\\end{{table}}\n").replace("±", r"$\pm$")
 
-def write_table1(results: pd.DataFrame, meta: dict, name: str) -> Path:
+def write_table1(results: pd.DataFrame, meta: Table1Meta, name: str) -> Path:
     "figures/table1_<name>.{md,tex,csv}; returns the Markdown path."
-    figs = figures_dir()
-    caption = (f"Probing {meta['base_model']} step features: mean ± 95% t-interval over {meta['folds']} problem-grouped folds "
-               f"(GSM8K test: {meta['n_gsm8k']} steps of {meta['problems_gsm8k']} problems; MATH-500: {meta['n_math500']} steps of "
-               f"{meta['problems_math500']} problems; logicality judged on {meta['logic_gsm8k']} / {meta['logic_math500']} steps). "
-               f"Correctness judges: {meta['judges']}; logicality judge: {meta['logic_judge']}; seeds: {meta['seed']}. "
-               "Label columns: accuracy (%) / AUROC. In parentheses: the paper's SSAE-Qwen2.5-0.5B numbers (MLP probe).")
+    figs, caption = figures_dir(), table1_caption(meta)
     md, tex = [f"**Table 1 ({name} preset).** {caption}", ""], []
     for probe in PROBES:
         frame = table1_frame(results, probe)
@@ -375,13 +394,13 @@ def table1(p: Preset, cfg: ProbeConfig | None = None, checkpoint: Path | None = 
     results = probe_results(p, cfg, checkpoint, sae_dir)
     steps = {b: step_features(p, b, checkpoint) for b in EVAL_BENCHMARKS}
     s = {b: f.summary for b, f in steps.items()}
-    meta = dict(base_model=p.base_model, folds=cfg.folds, seed=f"probes {cfg.seed}, preset {p.seed}",
-                judges=", ".join(f"{b} {s[b]['correctness_judge']}" for b in s), logic_judge=s["math500"]["logic_judge"],
-                **{f"n_{b}": s[b]["n_steps"] for b in s}, **{f"problems_{b}": s[b]["n_problems"] for b in s},
-                **{f"logic_{b}": s[b]["n_logic_judged"] for b in s})
+    meta = Table1Meta(base_model=p.base_model, folds=cfg.folds, seed=f"probes {cfg.seed}, preset {p.seed}",
+                      judges=", ".join(f"{b} {s[b]['correctness_judge']}" for b in s), logic_judge=s["math500"]["logic_judge"],
+                      **{f"n_{b}": s[b]["n_steps"] for b in s}, **{f"problems_{b}": s[b]["n_problems"] for b in s},
+                      **{f"logic_{b}": s[b]["n_logic_judged"] for b in s})
     write_table1(results, meta, name or p.name)
     write_figure1(results, name or p.name)
-    save_json(figures_dir() / f"table1_{name or p.name}.json", meta)
+    write_json(figures_dir() / f"table1_{name or p.name}.json", meta)
     return results
 
 # %% ../nbs/09_probe.ipynb #10509200

@@ -7,14 +7,14 @@ files (JSON or CSV) through the package's own readers, never from the Markdown b
 are the one exception (the benchmarks notebook writes them as text, `figures/bench_<preset>.md`).
 Usage: python tools/render_readme.py [PRESET]   (`make reproduce` runs it)
 """
-import json, re, sys
+import re, sys
 from pathlib import Path
 
 import pandas as pd
 
 from ssae.ablations import README_COLUMNS, recorded_rows
 from ssae.evaluate import RunSummary, read_json, results_table
-from ssae.probe import TABLE1_COLUMNS, claims, frame_table, table1_frame
+from ssae.probe import TABLE1_COLUMNS, Table1Meta, claims, frame_table, table1_caption, table1_frame
 from ssae.report import metric_rows, quality_bar
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,13 +48,9 @@ def table1_results(csv_path: Path) -> pd.DataFrame:
 def linear_table(preset: str) -> str:
     "Table 1's caption (from its JSON) and its linear-probe table (from its CSV)."
     figs = ROOT / "figures"
-    meta = json.loads((figs / f"table1_{preset}.json").read_text())
-    caption = (f"**Table 1 ({preset} preset).** Probing {meta['base_model']} step features: mean ± 95% t-interval over {meta['folds']} "
-               f"problem-grouped folds (GSM8K test: {meta['n_gsm8k']} steps of {meta['problems_gsm8k']} problems; MATH-500: "
-               f"{meta['n_math500']} steps of {meta['problems_math500']} problems; logicality judged on {meta['logic_gsm8k']} / "
-               f"{meta['logic_math500']} steps). Correctness judges: {meta['judges']}; logicality judge: {meta['logic_judge']}; "
-               f"seeds: {meta['seed']}. Label columns: accuracy (%) / AUROC. In parentheses: the paper's SSAE-Qwen2.5-0.5B numbers (MLP probe).")
-    return f"{caption}\n\n*linear probe*\n\n{frame_table(table1_frame(table1_results(figs / f'table1_{preset}.csv'), 'linear'))}"
+    caption = table1_caption(read_json(Table1Meta, figs / f"table1_{preset}.json"))
+    return (f"**Table 1 ({preset} preset).** {caption}\n\n*linear probe*\n\n"
+            f"{frame_table(table1_frame(table1_results(figs / f'table1_{preset}.csv'), 'linear'))}")
 
 
 def render(preset: str) -> str:
