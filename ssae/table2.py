@@ -6,6 +6,7 @@
 from __future__ import annotations
 import html
 from collections import Counter
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
@@ -13,13 +14,14 @@ from typing import Sequence
 import numpy as np
 
 from .core import figures_dir
-from .store import atomic_path, atomic_write_text, markdown_table, save_figure, save_json
+from .store import atomic_path, atomic_write_text, markdown_table, save_figure
+from .evaluate import write_json
 from .n2g import CATEGORIES, PAPER_SHARES, prf
 from .tables import latex_table
 
 # %% auto #0
-__all__ = ['SHARED_MEASURES', 'TABLE2_COLUMNS', 'MODES', 'baseline_f1', 'beats_baseline', 'table2_rows', 'write_table2',
-           'write_figure2', 'latent_section', 'write_latent_pages', 'search_report', 'verdicts']
+__all__ = ['SHARED_MEASURES', 'TABLE2_COLUMNS', 'MODES', 'baseline_f1', 'beats_baseline', 'table2_rows', 'Table2Summary',
+           'write_table2', 'write_figure2', 'latent_section', 'write_latent_pages', 'search_report', 'verdicts']
 
 # %% ../nbs/10a_table2.ipynb #896db7e4
 SHARED_MEASURES = {"steps": "held-out steps", "pairs": "pairs of consecutive steps", "active_per_step": "active dimensions per step",
@@ -67,6 +69,25 @@ def table2_rows(result: dict) -> list[dict]:
     return rows
 
 # %% ../nbs/10a_table2.ipynb #66f856b0
+@dataclass(frozen=True)
+class Table2Summary:
+    "What figures/table2_<name>.json records of a pattern-mining run (`write_table2`); `search_report` and `verdicts` read it."
+    preset: str
+    rank_steps: int          # GSM8K training steps the latents were ranked on
+    eval_steps: int          # held-out GSM8K test steps
+    eval_problems: int
+    latents: int             # latents mined
+    labeller: str
+    config: dict             # the N2GConfig
+    dtype: str
+    search: dict             # the suffix search's counts (`n2g_results`)
+    averages: dict           # {mode: {"micro" | "macro": `prf`}}
+    baseline_f1: dict        # {"micro" | "macro": the always-active baseline's F1}
+    explained: dict          # {mode: latents whose F1 is above their baseline}
+    seconds: dict            # the first run's wall time per stage
+    shared: dict             # `shared_unique`'s summary
+    categories: dict         # {category: latents}
+
 def write_table2(result: dict, name: str) -> Path:
     "figures/table2_<name>.{md,csv,tex,json} and figures/table2_shared_unique_<name>.md; returns the Markdown path."
     import csv
@@ -88,12 +109,11 @@ def write_table2(result: dict, name: str) -> Path:
         w = csv.DictWriter(f, fieldnames=TABLE2_COLUMNS); w.writeheader()
         w.writerows([r | dict(latent=str(r["latent"]).strip("*")) for r in rows])
     atomic_write_text(figs / f"table2_{name}.tex", latex_table([r | dict(latent=str(r["latent"]).strip("*")) for r in rows], TABLE2_COLUMNS))
-    save_json(figs / f"table2_{name}.json", dict(preset=result["preset"], rank_steps=result["rank_steps"], eval_steps=result["eval_steps"],
-                                                 eval_problems=result["eval_problems"], latents=len(result["latents"]), labeller=result["labeller"],
-                                                 config=result["config"], dtype=result["dtype"], search=s, averages=result["averages"],
-                                                 baseline_f1={r["latent"].strip("*"): r["F1_base"] for r in rows[len(per):]}, explained=explained,
-                                                 seconds=result["seconds"], shared=result["shared"],
-                                                 categories=dict(Counter(r["category"] for r in result["latents"]))))
+    write_json(figs / f"table2_{name}.json", Table2Summary(
+        preset=result["preset"], rank_steps=result["rank_steps"], eval_steps=result["eval_steps"], eval_problems=result["eval_problems"],
+        latents=len(result["latents"]), labeller=result["labeller"], config=result["config"], dtype=result["dtype"], search=s,
+        averages=result["averages"], baseline_f1={r["latent"].strip("*"): r["F1_base"] for r in rows[len(per):]}, explained=explained,
+        seconds=result["seconds"], shared=result["shared"], categories=dict(Counter(r["category"] for r in result["latents"]))))
     sh = result["shared"]
     summary = [dict(measure=m, value=sh[k]) for k, m in SHARED_MEASURES.items()]
     atomic_write_text(figs / f"table2_shared_unique_{name}.md",
@@ -166,29 +186,29 @@ def write_latent_pages(result: dict, name: str) -> Path:
     return atomic_write_text(figures_dir() / f"latents_{name}.html", page)
 
 # %% ../nbs/10a_table2.ipynb #d8c11ab3
-def search_report(summary: dict) -> str:
+def search_report(summary: Table2Summary) -> str:
     "The search statistics of a `table2_<preset>.json` as Markdown bullets."
-    s, n = summary["search"], summary["search"]["examples"]
+    s, n = summary.search, summary.search["examples"]
     pct = lambda a, b: f"{a} of {b} ({100 * a / max(b, 1):.0f}%)"
-    return (f"- examples mined: {n} ({summary['latents']} latents); with a suffix within `<sep> step <eos>` keeping "
-            f"{summary['config']['threshold']} of the full activation: {pct(s['with_suffix'], n)}; with a pattern: {pct(s['with_pattern'], n)}\n"
+    return (f"- examples mined: {n} ({summary.latents} latents); with a suffix within `<sep> step <eos>` keeping "
+            f"{summary.config['threshold']} of the full activation: {pct(s['with_suffix'], n)}; with a pattern: {pct(s['with_pattern'], n)}\n"
             f"- mean suffix length {s['mean_suffix']:.1f} tokens (eos included); mean pattern length {s['mean_pattern_tokens']:.1f} tokens (wildcards included)\n"
             f"- binary search over suffix lengths picks the linear scan's length in {pct(s['bisect_same_length'], s['with_suffix'])} of the examples with a suffix\n"
-            f"- wall time of the first run (s): {summary['seconds']}\n")
+            f"- wall time of the first run (s): {summary.seconds}\n")
 
-def verdicts(summary: dict, table: "pd.DataFrame") -> str:
+def verdicts(summary: Table2Summary, table: "pd.DataFrame") -> str:
     "What the numbers say about the paper's claim that latents capture interpretable step-level patterns, as Markdown bullets."
     per = table[~table["latent"].isin(["micro", "macro"])]
-    av = summary["averages"]
+    av = summary.averages
     good = lambda col, x: int((per[col] >= x).sum())
     explained = lambda tag: int(per["explained"].map(lambda s: tag in str(s).split(", ")).sum())
     base = float(table.loc[table["latent"] == "micro", "F1_base"].iloc[0])
-    cats = summary["categories"]
+    cats = summary.categories
     return (f"- Micro F1 {av['anywhere']['micro']['f1']:.2f} (anywhere) and {av['anchored']['micro']['f1']:.2f} (anchored); macro F1 "
-            f"{av['anywhere']['macro']['f1']:.2f} and {av['anchored']['macro']['f1']:.2f}, over {summary['latents']} latents and "
-            f"{summary['eval_steps']} held-out steps.\n"
+            f"{av['anywhere']['macro']['f1']:.2f} and {av['anchored']['macro']['f1']:.2f}, over {summary.latents} latents and "
+            f"{summary.eval_steps} held-out steps.\n"
             f"- Latents explained by their patterns (F1 above the always-active baseline F1_base): {explained('any')} of {len(per)} "
             f"anywhere, {explained('anch')} anchored; the baseline's micro F1 is {base:.2f}. Patterns with precision >= 0.8: "
             f"{good('P_any', 0.8)} anywhere, {good('P_anch', 0.8)} anchored.\n"
-            f"- Categories ({summary['labeller']}): " + ", ".join(f"{c} {cats.get(c, 0)}" for c in CATEGORIES) +
+            f"- Categories ({summary.labeller}): " + ", ".join(f"{c} {cats.get(c, 0)}" for c in CATEGORIES) +
             " (paper, GSM8K-Qwen: " + ", ".join(f"{c} {v}%" for c, v in PAPER_SHARES.items()) + ").\n")
