@@ -26,10 +26,10 @@ from .checkpoint import encode_split, load_ssae, state_cache_dir
 __all__ = ['INTERVENTIONS', 'CONTROLS', 'REFERENCES', 'CONDITIONS', 'OP_KEYWORDS', 'RUBRIC_SYSTEM', 'RUBRIC', 'MEASURES',
            'SWAP_VERSION', 'sample_pairs', 'unit_norm', 'as_code', 'full_swap', 'unique_exchange',
            'shared_perturbation', 'intervention_codes', 'numbers_in', 'entities_in', 'content_items',
-           'background_counts', 'operation', 'transfer_flags', 'fmt_ci', 'category_counts', 'agreement', 'RatingItem',
-           'clip', 'rating_messages', 'parse_rating', 'Rating', 'Rater', 'LocalRater', 'APIRater', 'api_raters',
-           'RatingCache', 'cached_ratings', 'prior_mean_codes', 'swap_codes', 'condition_measures', 'summarize',
-           'judge_items', 'run_swap']
+           'background_counts', 'operation', 'transfer_flags', 'fmt_ci', 'category_counts', 'Agreement', 'agreement',
+           'RatingItem', 'clip', 'rating_messages', 'parse_rating', 'Rating', 'Rater', 'LocalRater', 'APIRater',
+           'api_raters', 'RatingCache', 'cached_ratings', 'prior_mean_codes', 'swap_codes', 'condition_measures',
+           'summarize', 'judge_items', 'run_swap']
 
 # %% ../nbs/11_swap.ipynb #1ca20b4e
 INTERVENTIONS = ("full_swap", "unique_exchange", "shared_perturbation")
@@ -144,20 +144,30 @@ def category_counts(ratings, categories) -> np.ndarray:
     r = np.asarray([[np.nan if v is None else float(v) for v in row] for row in ratings], dtype=float)
     return np.stack([(r == c).sum(1) for c in categories], 1).astype(float)
 
-def agreement(counts: np.ndarray, n_categories: int | None = None) -> dict[str, float]:
+@dataclass(frozen=True)
+class Agreement:
+    "Agreement among raters (`agreement`): observed, Gwet's AC1, Fleiss' kappa, over `n` items rated at least twice."
+    pa: float
+    ac1: float
+    fleiss: float
+    n: int
+    pe_ac1: float | None = None      # the chance terms; None where nobody measured agreement (`table3.judge_agreement`)
+    pe_fleiss: float | None = None
+
+def agreement(counts: np.ndarray, n_categories: int | None = None) -> Agreement:
     "Observed agreement, Gwet's AC1 and Fleiss' kappa (with their chance terms) from counts r_ik [n, Q]."
     counts = np.asarray(counts, dtype=float)
     counts = counts[counts.sum(1) > 0]          # items nobody rated do not count
     Q = n_categories or counts.shape[1]
     r = counts.sum(1)
     many = r >= 2
-    if not many.any(): return dict(pa=float("nan"), pe_ac1=float("nan"), ac1=float("nan"), pe_fleiss=float("nan"), fleiss=float("nan"), n=0)
+    if not many.any(): return Agreement(pa=float("nan"), ac1=float("nan"), fleiss=float("nan"), n=0, pe_ac1=float("nan"), pe_fleiss=float("nan"))
     c, rm = counts[many], r[many]
     pa = float(((c * (c - 1)).sum(1) / (rm * (rm - 1))).mean())
     pi = (counts / r[:, None]).mean(0)
     pe_ac1, pe_f = float((pi * (1 - pi)).sum() / (Q - 1)), float((pi ** 2).sum())
     coef = lambda pe: float("nan") if pe == 1 else (pa - pe) / (1 - pe)
-    return dict(pa=pa, pe_ac1=pe_ac1, ac1=coef(pe_ac1), pe_fleiss=pe_f, fleiss=coef(pe_f), n=int(many.sum()))
+    return Agreement(pa=pa, ac1=coef(pe_ac1), fleiss=coef(pe_f), n=int(many.sum()), pe_ac1=pe_ac1, pe_fleiss=pe_f)
 
 # %% ../nbs/11_swap.ipynb #286dcc15
 RUBRIC_SYSTEM = ("You are an expert grader of math reasoning. You rate how independent a reasoning step is of a given source "

@@ -5,18 +5,20 @@
 # %% ../nbs/11a_table3.ipynb #4f64bee8
 from __future__ import annotations
 import csv, io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .core import figures_dir
-from .store import atomic_write_text, markdown_table, save_json, save_text_figure
-from .swap import INTERVENTIONS, REFERENCES, agreement, category_counts, fmt_ci
+from .store import atomic_write_text, markdown_table, save_text_figure
+from .evaluate import from_record, results_table, to_record, write_json
+from .swap import INTERVENTIONS, REFERENCES, Agreement, agreement, category_counts, fmt_ci
 from .tables import latex_table
 
 # %% auto #0
-__all__ = ['PAPER_ROW', 'LABELS', 'COLUMNS', 'calibration', 'judge_agreement', 'mean_score', 'table3_rows', 'write_table3',
-           'write_swap_examples', 'swap_findings']
+__all__ = ['PAPER_ROW', 'LABELS', 'COLUMNS', 'Calibration', 'calibration', 'judge_agreement', 'mean_score', 'table3_rows',
+           'Table3Summary', 'write_table3', 'write_swap_examples', 'swap_findings']
 
 # %% ../nbs/11a_table3.ipynb #12893bb0
 def _auroc(pos: list[float], neg: list[float]) -> float:
@@ -25,21 +27,33 @@ def _auroc(pos: list[float], neg: list[float]) -> float:
     pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None]
     return float(((pos > neg) + 0.5 * (pos == neg)).mean())
 
-def calibration(ratings: dict[str, list[dict]]) -> dict:
-    "How one judge rates the reference rows: mean scores, the share on the right side of 3, AUROC of B's own step over A's copied step."
+@dataclass(frozen=True)
+class Calibration:
+    "How one judge rates the reference rows (`calibration`), whose known answers are 5 (B's own step) and 1 (A's step copied)."
+    judge: str
+    n: int                  # decided ratings
+    mean_own: float         # mean score of B's own steps
+    mean_copied: float      # mean score of A's copied steps
+    right_side: float       # share rated on the known answer's side of 3
+    auroc: float            # P(B's own step scores above A's copied step), from the expected scores
+    ac1_vs_truth: float     # Gwet's AC1 with the known answers as a second rater
+    kappa_vs_truth: float   # Fleiss' kappa, likewise
+
+def calibration(judge: str, ratings: dict[str, list[dict]]) -> Calibration:
+    "How `judge` rates the reference rows: mean scores, the share on the right side of 3, AUROC of B's own step over A's copied step."
     score = lambda c: [r["score"] for r in ratings[c] if r["score"] is not None]
     graded = lambda c: [r["expected"] if r["expected"] is not None else r["score"] for r in ratings[c] if r["score"] is not None]
     own, copied = score("b_step"), score("a_step_copied")
     right = [s > 3 for s in own] + [s < 3 for s in copied]
-    counts = category_counts([[5, s] for s in own] + [[1, s] for s in copied], range(1, 6))
-    return dict(mean_own=float(np.mean(own)) if own else float("nan"), mean_copied=float(np.mean(copied)) if copied else float("nan"),
-                right_side=float(np.mean(right)) if right else float("nan"), auroc=_auroc(graded("b_step"), graded("a_step_copied")),
-                ac1_vs_truth=agreement(counts, 5)["ac1"], kappa_vs_truth=agreement(counts, 5)["fleiss"], n=len(right))
+    vs_truth = agreement(category_counts([[5, s] for s in own] + [[1, s] for s in copied], range(1, 6)), 5)
+    return Calibration(judge=judge, n=len(right), mean_own=float(np.mean(own)) if own else float("nan"),
+                       mean_copied=float(np.mean(copied)) if copied else float("nan"), right_side=float(np.mean(right)) if right else float("nan"),
+                       auroc=_auroc(graded("b_step"), graded("a_step_copied")), ac1_vs_truth=vs_truth.ac1, kappa_vs_truth=vs_truth.fleiss)
 
-def judge_agreement(ratings: dict[str, dict[str, list[dict]]], conditions) -> dict:
+def judge_agreement(ratings: dict[str, dict[str, list[dict]]], conditions) -> Agreement:
     "Observed agreement, AC1 and Fleiss' kappa among all judges over the items of `conditions` (needs two judges)."
     judges = list(ratings)
-    if len(judges) < 2: return dict(pa=float("nan"), ac1=float("nan"), fleiss=float("nan"), n=0)
+    if len(judges) < 2: return Agreement(pa=float("nan"), ac1=float("nan"), fleiss=float("nan"), n=0)
     table = [[ratings[j][c][i]["score"] for j in judges] for c in conditions for i in range(len(ratings[judges[0]][c]))]
     return agreement(category_counts(table, range(1, 6)), 5)
 
@@ -76,12 +90,26 @@ def table3_rows(result: dict) -> list[dict]:
     return rows + [paper]
 
 # %% ../nbs/11a_table3.ipynb #96f550eb
+@dataclass(frozen=True)
+class Table3Summary:
+    "What figures/table3_<name>.json records of a latent-swap run (`write_table3`); `swap_findings` reads it."
+    summary: dict        # {condition: {measure: [estimate, low, high]}} (`swap.summarize`)
+    calibration: list    # a `Calibration` record per judge
+    agreement: dict      # the judges' `Agreement` record
+    judge_means: dict    # {judge: mean score over the decoded conditions' items}
+    active: dict         # mean active dimensions of A's and B's codes, shared ones, pairs sharing none
+    n_pairs: int
+    n_judged: int        # pairs judged per decoded condition
+    judges: list
+    seconds: dict        # the run's wall time per stage
+    config: dict         # the SwapConfig
+
 def write_table3(result: dict, name: str) -> Path:
     "figures/table3_<name>.{md,tex,csv}: Table 3, the local judge's calibration, the judges' agreement, the setup."
     figs = figures_dir()
     rows = table3_rows(result)
     columns = list(rows[0])
-    calib = [dict(judge=j) | calibration(result["ratings"][j]) for j in result["judges"]]
+    calib = [calibration(j, result["ratings"][j]) for j in result["judges"]]
     decoded = [c for c in result["conditions"] if c not in REFERENCES]
     agree = judge_agreement(result["ratings"], decoded)
     means = {j: mean_score([r for c in decoded for r in result["ratings"][j][c]])[0] for j in result["judges"]}
@@ -96,18 +124,18 @@ def write_table3(result: dict, name: str) -> Path:
           "from the expected score of the local judge; `ac1_vs_truth`, `kappa_vs_truth`: Gwet's AC1 and Fleiss' kappa of the judge with the "
           "known answers as two raters (Q = 5). AC1's chance term is small when few of the five categories are used, so a judge "
           "that always answers the same digit still gets a positive AC1 here; kappa shows it.", "",
-          markdown_table(calib, ["judge", "n", "mean_own", "mean_copied", "right_side", "auroc", "ac1_vs_truth", "kappa_vs_truth"]), "",
+          results_table(calib), "",
           "**Agreement among judges** (decoded conditions' items): " +
           ("not computed: one judge (no API judge configured; set SSAE_JUDGE_MODELS)." if len(result["judges"]) < 2 else
-           f"observed {agree['pa']:.3f}, Gwet's AC1 {agree['ac1']:.3f}, Fleiss' kappa {agree['fleiss']:.3f} over {agree['n']} items.") +
+           f"observed {agree.pa:.3f}, Gwet's AC1 {agree.ac1:.3f}, Fleiss' kappa {agree.fleiss:.3f} over {agree.n} items.") +
           " Mean score per judge over those items: " + ", ".join(f"{j} {m:.2f}" for j, m in means.items()) + ".", ""]
     atomic_write_text(figs / f"table3_{name}.md", "\n".join(md))
     atomic_write_text(figs / f"table3_{name}.tex", latex_table(rows, columns))
     buf = io.StringIO(); w = csv.DictWriter(buf, columns); w.writeheader(); w.writerows(rows)
     atomic_write_text(figs / f"table3_{name}.csv", buf.getvalue())
-    save_json(figs / f"table3_{name}.json", dict(summary=result["summary"], calibration=calib, agreement=agree, judge_means=means,
-                                                 active=a, n_pairs=result["n_pairs"], n_judged=result["n_judged"], judges=result["judges"],
-                                                 seconds=result["seconds"], config=result["config"]))
+    write_json(figs / f"table3_{name}.json", Table3Summary(
+        summary=result["summary"], calibration=[to_record(c) for c in calib], agreement=to_record(agree), judge_means=means, active=a,
+        n_pairs=result["n_pairs"], n_judged=result["n_judged"], judges=result["judges"], seconds=result["seconds"], config=result["config"]))
     return figs / f"table3_{name}.md"
 
 def write_swap_examples(result: dict, name: str, k: int = 5) -> Path:
@@ -130,9 +158,9 @@ def write_swap_examples(result: dict, name: str, k: int = 5) -> Path:
 # %% ../nbs/11a_table3.ipynb #d7138734
 def _above(x, y) -> bool: return x[1] > y[2]   # x's interval entirely above y's
 
-def swap_findings(t: dict) -> list[str]:
-    "Sentences on the disentanglement claim from a `table3_<preset>.json` dict (its `summary`, `calibration`)."
-    s, ctl, out = t["summary"], t["summary"]["own_code"], []
+def swap_findings(t: Table3Summary) -> list[str]:
+    "Sentences on the disentanglement claim from a `table3_<preset>.json` (its `summary`, `calibration`)."
+    s, ctl, out = t.summary, t.summary["own_code"], []
     f = lambda e: fmt_ci(tuple(e))
     for c in INTERVENTIONS:
         moved = [k for k, name in (("op_a", "operation"), ("tok_a", "first token"), ("len_a", "length")) if _above(s[c][k], ctl[k])]
@@ -148,9 +176,9 @@ def swap_findings(t: dict) -> list[str]:
     out[-1] += (": the code carries something of its own step beyond the context." if own_vs_swap else ": no more than the context does.")
     ref = s["a_step_copied"]
     out.append(f"For scale, A's step copied verbatim leaks {f(ref['leakage'])} and follows A's operation in {f(ref['op_a'])} of pairs.")
-    for cal in t["calibration"]:
-        ok = cal["auroc"] >= 0.7 and cal["right_side"] >= 0.7
-        out.append(f"Judge {cal['judge']} on the calibration set ({cal['n']} items): mean {cal['mean_own']:.2f} for B's own steps and "
-                   f"{cal['mean_copied']:.2f} for A's copied steps, {cal['right_side']:.2f} on the right side of 3, AUROC {cal['auroc']:.2f}: "
+    for cal in (from_record(Calibration, c) for c in t.calibration):
+        ok = cal.auroc >= 0.7 and cal.right_side >= 0.7
+        out.append(f"Judge {cal.judge} on the calibration set ({cal.n} items): mean {cal.mean_own:.2f} for B's own steps and "
+                   f"{cal.mean_copied:.2f} for A's copied steps, {cal.right_side:.2f} on the right side of 3, AUROC {cal.auroc:.2f}: "
                    + ("its ratings separate the known cases." if ok else "its ratings do not reliably separate the known cases, so its scores below say little."))
     return out
