@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from .core import Preset, SwapConfig, autocast, run_dir
-from .store import bootstrap_ci, cached_json, cached_tensors, file_sha, fingerprint, progress, save_json
+from .store import bootstrap_ci, cached_json, cached_tensors, file_sha, fingerprint, progress
+from .evaluate import write_json
 from .data import load_benchmark, normalize_number
 from .features import chapter_setup
 from .judge import LocalScorer
@@ -29,7 +30,7 @@ __all__ = ['INTERVENTIONS', 'CONTROLS', 'REFERENCES', 'CONDITIONS', 'OP_KEYWORDS
            'background_counts', 'operation', 'transfer_flags', 'fmt_ci', 'category_counts', 'Agreement', 'agreement',
            'RatingItem', 'clip', 'rating_messages', 'parse_rating', 'Rating', 'Rater', 'LocalRater', 'APIRater',
            'api_raters', 'RatingCache', 'cached_ratings', 'prior_mean_codes', 'swap_codes', 'condition_measures',
-           'summarize', 'judge_items', 'run_swap']
+           'summarize', 'judge_items', 'SwapResult', 'run_swap']
 
 # %% ../nbs/11_swap.ipynb #1ca20b4e
 INTERVENTIONS = ("full_swap", "unique_exchange", "shared_perturbation")
@@ -387,8 +388,30 @@ def judge_items(cond_steps: dict[str, list[str]], a_ctx: list[str], b_ctx: list[
     return {c: [RatingItem(a_ctx[i], b_ctx[i], cond_steps[c][i]) for i in rows[c]] for c in cond_steps}
 
 # %% ../nbs/11_swap.ipynb #9002ead9
-def run_swap(p: Preset, checkpoint: Path | None = None, config: SwapConfig | None = None, raters: list[Rater] | None = None) -> dict:
-    "Run (or read back) the latent-swap test of preset `p`; returns the summary that `write_table3` renders."
+@dataclass(frozen=True)
+class SwapResult:
+    "A latent-swap run (`run_swap`), what `table3.write_table3` renders; written as `swap_<preset>.json` in its run folder."
+    preset: str
+    checkpoint: str
+    pairs: list          # (A, B) rows of the test split: A's code decoded under B's context
+    n_pairs: int
+    n_judged: int        # pairs judged per decoded condition
+    n_calibration: int   # pairs judged per reference condition
+    config: dict         # the SwapConfig
+    dtype: str
+    conditions: list
+    judges: list         # the raters' names
+    decoded: dict        # {condition: a step per pair}
+    a_ctx: list
+    b_ctx: list
+    measures: dict       # {condition: {measure: a value per pair}} (`condition_measures`)
+    summary: dict        # {condition: {measure: (estimate, low, high)}} (`summarize`)
+    ratings: dict        # {judge: {condition: a `Rating` record per judged pair}}
+    active: dict         # mean active dimensions of A's and B's codes, shared ones, pairs sharing none
+    seconds: dict        # wall time per stage
+
+def run_swap(p: Preset, checkpoint: Path | None = None, config: SwapConfig | None = None, raters: list[Rater] | None = None) -> SwapResult:
+    "Run (or read back) the latent-swap test of preset `p`."
     cfg = config or p.swap
     run = chapter_setup(p, checkpoint)
     checkpoint, tok, device, dtype = run.checkpoint, run.tokenizer, run.device, run.dtype
@@ -429,12 +452,12 @@ def run_swap(p: Preset, checkpoint: Path | None = None, config: SwapConfig | Non
         for r in raters: ratings[r.name] = {c: [dataclasses.asdict(x) for x in cached_ratings(r, its, cache)] for c, its in items.items()}
     seconds["judges"] = time.time() - t
     seconds["total"] = time.time() - t0
-    result = dict(preset=p.name, checkpoint=str(checkpoint), pairs=pairs, n_pairs=len(pairs), n_judged=n_judged, n_calibration=len(rows["b_step"]),
-                  config=dataclasses.asdict(cfg), dtype=str(dtype), conditions=list(cond_steps), judges=[r.name for r in raters],
-                  decoded={c: s for c, s in cond_steps.items()}, a_ctx=a_ctx, b_ctx=b_ctx,
-                  measures={c: {k: v.tolist() for k, v in m.items()} for c, m in measures.items()}, summary=summary, ratings=ratings,
-                  active=dict(a=codes["active_a"].mean().item(), b=codes["active_b"].mean().item(), shared=codes["shared"].mean().item(),
-                              no_shared=int((codes["shared"] == 0).sum())),
-                  seconds={k: round(v, 1) for k, v in seconds.items()})
-    save_json(folder / f"swap_{p.name}.json", result)
+    result = SwapResult(preset=p.name, checkpoint=str(checkpoint), pairs=pairs, n_pairs=len(pairs), n_judged=n_judged, n_calibration=len(rows["b_step"]),
+                        config=dataclasses.asdict(cfg), dtype=str(dtype), conditions=list(cond_steps), judges=[r.name for r in raters],
+                        decoded={c: s for c, s in cond_steps.items()}, a_ctx=a_ctx, b_ctx=b_ctx,
+                        measures={c: {k: v.tolist() for k, v in m.items()} for c, m in measures.items()}, summary=summary, ratings=ratings,
+                        active=dict(a=codes["active_a"].mean().item(), b=codes["active_b"].mean().item(), shared=codes["shared"].mean().item(),
+                                    no_shared=int((codes["shared"] == 0).sum())),
+                        seconds={k: round(v, 1) for k, v in seconds.items()})
+    write_json(folder / f"swap_{p.name}.json", result)
     return result

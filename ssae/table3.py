@@ -13,7 +13,7 @@ import numpy as np
 from .core import figures_dir
 from .store import atomic_write_text, markdown_table, save_text_figure
 from .evaluate import from_record, results_table, to_record, write_json
-from .swap import INTERVENTIONS, REFERENCES, Agreement, agreement, category_counts, fmt_ci
+from .swap import INTERVENTIONS, REFERENCES, Agreement, SwapResult, agreement, category_counts, fmt_ci
 from .tables import latex_table
 
 # %% auto #0
@@ -71,16 +71,16 @@ LABELS = dict(full_swap="full swap: A's code", unique_exchange="unique-dimension
 COLUMNS = ("condition", "pairs", "leakage (A only)", "grounding (in B)", "op = A's", "op = B's", "1st token = A's", "1st token = B's",
            "length nearer A's")
 
-def table3_rows(result: dict) -> list[dict]:
+def table3_rows(result: SwapResult) -> list[dict]:
     "One row per condition (and the paper's): automatic measures with intervals, each judge's mean score or `not run`."
-    api = [j for j in result["judges"] if j.startswith("api:")]
+    api = [j for j in result.judges if j.startswith("api:")]
     rows = []
-    for c in result["conditions"]:
-        s = result["summary"][c]
-        row = {"condition": LABELS[c], "pairs": result["n_pairs"]}
+    for c in result.conditions:
+        s = result.summary[c]
+        row = {"condition": LABELS[c], "pairs": result.n_pairs}
         row |= dict(zip(COLUMNS[2:], (fmt_ci(s[k]) for k in ("leakage", "grounding", "op_a", "op_b", "tok_a", "tok_b", "len_a"))))
-        for j in result["judges"]:
-            m, n, und = mean_score(result["ratings"][j][c])
+        for j in result.judges:
+            m, n, und = mean_score(result.ratings[j][c])
             row[f"judge {j}"] = f"{m:.2f} (n={n}" + (f", {und} undecided)" if und else ")")
         if not api: row["API judges"] = "not run"
         rows.append(row)
@@ -104,29 +104,29 @@ class Table3Summary:
     seconds: dict        # the run's wall time per stage
     config: dict         # the SwapConfig
 
-def write_table3(result: dict, name: str) -> Path:
+def write_table3(result: SwapResult, name: str) -> Path:
     "figures/table3_<name>.{md,tex,csv}: Table 3, the local judge's calibration, the judges' agreement, the setup."
     figs = figures_dir()
     rows = table3_rows(result)
     columns = list(rows[0])
-    calib = [calibration(j, result["ratings"][j]) for j in result["judges"]]
-    decoded = [c for c in result["conditions"] if c not in REFERENCES]
-    agree = judge_agreement(result["ratings"], decoded)
-    means = {j: mean_score([r for c in decoded for r in result["ratings"][j][c]])[0] for j in result["judges"]}
-    a = result["active"]
-    md = [f"**Table 3 ({name} preset).** {result['n_pairs']} pairs of held-out GSM8K test steps from different problems; "
+    calib = [calibration(j, result.ratings[j]) for j in result.judges]
+    decoded = [c for c in result.conditions if c not in REFERENCES]
+    agree = judge_agreement(result.ratings, decoded)
+    means = {j: mean_score([r for c in decoded for r in result.ratings[j][c]])[0] for j in result.judges}
+    a = result.active
+    md = [f"**Table 3 ({name} preset).** {result.n_pairs} pairs of held-out GSM8K test steps from different problems; "
           f"each step decoded under B's context. Estimates with 95% bootstrap intervals over pairs. Codes: "
           f"{a['a']:.1f} active dimensions per step on average, {a['shared']:.2f} shared per pair ({a['no_shared']} pairs share none). "
-          f"Judges: {', '.join(result['judges'])}; judged pairs per decoded condition: {result['n_judged']}.", "",
+          f"Judges: {', '.join(result.judges)}; judged pairs per decoded condition: {result.n_judged}.", "",
           markdown_table(rows, columns), "",
-          f"**Calibration** ({result['n_calibration']} pairs; known answers: B's own step under B's context = 5, A's step copied verbatim = 1). "
+          f"**Calibration** ({result.n_calibration} pairs; known answers: B's own step under B's context = 5, A's step copied verbatim = 1). "
           "`right_side`: share rated on the known answer's side of 3; `auroc`: P(B's own step scores above A's copied step), "
           "from the expected score of the local judge; `ac1_vs_truth`, `kappa_vs_truth`: Gwet's AC1 and Fleiss' kappa of the judge with the "
           "known answers as two raters (Q = 5). AC1's chance term is small when few of the five categories are used, so a judge "
           "that always answers the same digit still gets a positive AC1 here; kappa shows it.", "",
           results_table(calib), "",
           "**Agreement among judges** (decoded conditions' items): " +
-          ("not computed: one judge (no API judge configured; set SSAE_JUDGE_MODELS)." if len(result["judges"]) < 2 else
+          ("not computed: one judge (no API judge configured; set SSAE_JUDGE_MODELS)." if len(result.judges) < 2 else
            f"observed {agree.pa:.3f}, Gwet's AC1 {agree.ac1:.3f}, Fleiss' kappa {agree.fleiss:.3f} over {agree.n} items.") +
           " Mean score per judge over those items: " + ", ".join(f"{j} {m:.2f}" for j, m in means.items()) + ".", ""]
     atomic_write_text(figs / f"table3_{name}.md", "\n".join(md))
@@ -134,18 +134,18 @@ def write_table3(result: dict, name: str) -> Path:
     buf = io.StringIO(); w = csv.DictWriter(buf, columns); w.writeheader(); w.writerows(rows)
     atomic_write_text(figs / f"table3_{name}.csv", buf.getvalue())
     write_json(figs / f"table3_{name}.json", Table3Summary(
-        summary=result["summary"], calibration=[to_record(c) for c in calib], agreement=to_record(agree), judge_means=means, active=a,
-        n_pairs=result["n_pairs"], n_judged=result["n_judged"], judges=result["judges"], seconds=result["seconds"], config=result["config"]))
+        summary=result.summary, calibration=[to_record(c) for c in calib], agreement=to_record(agree), judge_means=means, active=a,
+        n_pairs=result.n_pairs, n_judged=result.n_judged, judges=result.judges, seconds=result.seconds, config=result.config))
     return figs / f"table3_{name}.md"
 
-def write_swap_examples(result: dict, name: str, k: int = 5) -> Path:
+def write_swap_examples(result: SwapResult, name: str, k: int = 5) -> Path:
     "figures/swap_examples_<name>.{md,png,pdf}: the first `k` pairs: A's step, the end of B's context, B's step and the decoded steps."
     import textwrap
     figs = figures_dir()
-    d = result["decoded"]
+    d = result.decoded
     show = [c for c in ("full_swap", "unique_exchange", "shared_perturbation", "own_code", "prior_mean") if c in d]
-    ex = [dict(a_step=d["a_step_copied"][i], b_context_end=result["b_ctx"][i].split("\n")[-1], b_step=d["b_step"][i], **{c: d[c][i] for c in show})
-          for i in range(min(k, result["n_pairs"]))]
+    ex = [dict(a_step=d["a_step_copied"][i], b_context_end=result.b_ctx[i].split("\n")[-1], b_step=d["b_step"][i], **{c: d[c][i] for c in show})
+          for i in range(min(k, result.n_pairs))]
     cols = ["a_step", "b_context_end", "b_step", *show]
     atomic_write_text(figs / f"swap_examples_{name}.md", markdown_table(ex, cols))
     lines = []
