@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from .core import FeatureConfig, Preset, autocast, run_dir
-from .store import atomic_path, cached_shards, atomic_write_text, file_sha, fingerprint, load_json, read_safetensors, save_json
+from .store import atomic_path, cached_shards, atomic_write_text, file_sha, fingerprint, load_json, read_safetensors
 from .data import load_benchmark
 from .generation import blank_token_mask, first_line, greedy_decode, stop_token_mask
 from .judge import APIJudge, Judge, JudgeItem, JudgmentCache, LocalJudge, MathJudge, NumericJudge, cached_judge
@@ -21,13 +21,14 @@ from .models import chat_prompt_ids, load_lm, load_tokenizer, model_revision
 from .segment import STEP_JOINER, StepExample, StepSplit, benchmark_step_examples, eval_indices, left_pad, tokenize_steps
 from .ssae import SSAE, reconstruct
 from .checkpoint import encode_split, load_ssae, require_checkpoint
+from .evaluate import read_json, write_json
 
 # %% auto #0
 __all__ = ['EVAL_BENCHMARKS', 'RULE_JUDGES', 'STEP_TENSORS', 'LABEL_COLUMNS', 'GENERATION_VERSION', 'ProbedBenchmark', 'EvalSet',
            'eval_set', 'ChapterSetup', 'chapter_setup', 'token_targets', 'ssae_features', 'chunked',
            'reconstruct_steps', 'next_step_prompt', 'shared_prompts', 'sample_next_steps', 'logic_judge',
-           'correctness_labels', 'logic_judge_id', 'logic_labels', 'StepFeatures', 'feature_dir', 'labels_dir',
-           'load_step_features', 'label_counts_of', 'step_features']
+           'correctness_labels', 'logic_judge_id', 'logic_labels', 'FeatureSummary', 'StepFeatures', 'feature_dir',
+           'labels_dir', 'load_step_features', 'label_counts_of', 'step_features']
 
 # %% ../nbs/07_features.ipynb #8b6baa8e
 @dataclass(frozen=True)
@@ -174,13 +175,32 @@ def logic_labels(judge: Judge, examples: list[StepExample], indices: list[int], 
 STEP_TENSORS = ("z_hat", "h_ctx", "h_step", "z_hat_sampled", "h_step_sampled")
 LABEL_COLUMNS = ("recon_correct", "sampled_correct", "logical")
 
+@dataclass(frozen=True)
+class FeatureSummary:
+    "What `step_features` reports of one benchmark's steps: its `summary.json` (`write_json`, `read_json`)."
+    benchmark: str
+    preset: str
+    checkpoint: str
+    n_steps: int
+    n_problems: int
+    correctness_judge: str           # the rule judge's name
+    logic_judge: str                 # the logicality judge's name
+    n_logic_judged: int              # reference steps judged for logicality
+    seconds: float                   # wall time of the run that computed the features
+    n_empty_sampled: int             # sampled next steps that are empty
+    steps: str                       # the tokenization report: contexts and steps truncated
+    z_hat_l0: float                  # mean active latents per step
+    recon_correct: dict[str, int]    # `label_counts_of` each label column (`logical`: of the judged steps)
+    sampled_correct: dict[str, int]
+    logical: dict[str, int]
+
 @dataclass
 class StepFeatures:
     "Features [N, .] and targets (one row per step) of one benchmark's held-out steps."
     name: str
     features: dict[str, torch.Tensor]
     targets: pd.DataFrame
-    summary: dict
+    summary: FeatureSummary
     folder: Path   # the cache folder, where later chapters keep what they derive from these steps
 
     def __len__(self): return len(self.targets)
@@ -201,10 +221,10 @@ def labels_dir(folder: Path, cfg: FeatureConfig, base_model: str) -> Path:
 
 def load_step_features(folder: Path) -> StepFeatures:
     "The finished features of one benchmark from its cache folder."
-    s = load_json(folder / "summary.json")
+    s = read_json(FeatureSummary, folder / "summary.json")
     targets = pd.read_json(folder / "targets.jsonl", lines=True, dtype=False)
     for c in LABEL_COLUMNS: targets[c] = targets[c].astype(object).where(targets[c].notna(), None)   # undecided stays None, not NaN
-    return StepFeatures(s["benchmark"], read_safetensors(folder / "features.safetensors"), targets, s, folder)
+    return StepFeatures(s.benchmark, read_safetensors(folder / "features.safetensors"), targets, s, folder)
 
 def _sampled_split(data: EvalSet, steps: list[str], tokenizer) -> StepSplit:
     examples = [dataclasses.replace(e, step=s) for e, s in zip(data.examples, steps)]
@@ -252,14 +272,14 @@ def step_features(p: Preset, name: str, checkpoint: Path | None = None, config: 
         judge = logic_judge(p.base_model, device)
         judged = eval_indices(n, cfg.logic_max_steps, cfg.seed)
         targets["logical"] = logic_labels(judge, data.examples, judged, cache)
-    summary = dict(benchmark=name, preset=p.name, checkpoint=str(checkpoint), n_steps=n, n_problems=len(data.questions),
-                   correctness_judge=rule.name, logic_judge=judge.name, n_logic_judged=len(judged), seconds=round(time.time() - t0, 1),
-                   n_empty_sampled=sum(not s for s in sampled), steps=data.split.steps.report(),
-                   z_hat_l0=(feats["z_hat"] > 0).sum(1).float().mean().item(),
-                   recon_correct=label_counts_of(targets["recon_correct"]), sampled_correct=label_counts_of(targets["sampled_correct"]),
-                   logical=label_counts_of(targets["logical"][judged]))
+    summary = FeatureSummary(benchmark=name, preset=p.name, checkpoint=str(checkpoint), n_steps=n, n_problems=len(data.questions),
+                             correctness_judge=rule.name, logic_judge=judge.name, n_logic_judged=len(judged), seconds=round(time.time() - t0, 1),
+                             n_empty_sampled=sum(not s for s in sampled), steps=data.split.steps.report(),
+                             z_hat_l0=(feats["z_hat"] > 0).sum(1).float().mean().item(),
+                             recon_correct=label_counts_of(targets["recon_correct"]), sampled_correct=label_counts_of(targets["sampled_correct"]),
+                             logical=label_counts_of(targets["logical"][judged]))
     done.mkdir(exist_ok=True)
     with atomic_path(done / "features.safetensors") as tmp: save_file({k: feats[k].contiguous() for k in STEP_TENSORS}, str(tmp))
     atomic_write_text(done / "targets.jsonl", targets.to_json(orient="records", lines=True, force_ascii=False) + "\n")
-    save_json(done / "summary.json", summary)   # written last: its presence marks the folder finished
+    write_json(done / "summary.json", summary)   # written last: its presence marks the folder finished
     return load_step_features(done)

@@ -4,24 +4,25 @@
 
 # %% ../nbs/12a_table4.ipynb #d487034d
 from __future__ import annotations
-import math
+import dataclasses, math
 from pathlib import Path
 
 import pandas as pd
 
 from .core import Preset, VotingConfig, figures_dir, get_preset
 from .store import atomic_path, atomic_write_text, bootstrap_ci, load_json, markdown_table, save_figure, save_json
-from .voting import PAPER_SIZES, PAPER_TABLE4, run_voting
+from .evaluate import to_record
+from .voting import PAPER_SIZES, PAPER_TABLE4, VotingResult, run_voting
 
 # %% auto #0
 __all__ = ['table4_rows', 'paired', 'write_table4', 'verdicts', 'write_voting_vs_k', 'table4']
 
 # %% ../nbs/12a_table4.ipynb #65f65db2
-def table4_rows(result: dict, n_boot: int, seed: int) -> list[dict]:
-    "One row per (method, dataset): accuracy in % with its 95% bootstrap interval over questions, ours then the paper's."
-    meta, rows = result["meta"], []
-    k = meta["k"]
-    for n, sc in result["scores"].items():
+def table4_rows(scores: dict[str, dict], k: int, n_boot: int, seed: int) -> list[dict]:
+    """One row per (method, dataset): accuracy in % with its 95% bootstrap interval over questions, ours (`VotingResult.scores`
+    of k samples) then the paper's."""
+    rows = []
+    for n, sc in scores.items():
         for m, x in sc.items():
             label = m if m.startswith("Greedy") else f"{m}@{k}"
             mean, lo, hi = bootstrap_ci(x, None, n_boot, seed)
@@ -32,10 +33,10 @@ def table4_rows(result: dict, n_boot: int, seed: int) -> list[dict]:
                 rows.append(dict(source=f"paper ({model})", method=m, dataset=n, n=PAPER_SIZES[n], k=16, accuracy=v, low=math.nan, high=math.nan))
     return rows
 
-def paired(result: dict, a: str, b: str, n_boot: int, seed: int) -> list[dict]:
-    "Per dataset: method `a` minus method `b` (accuracy points, paired over questions, 95% bootstrap interval) and the questions each wins."
+def paired(scores: dict[str, dict], a: str, b: str, n_boot: int, seed: int) -> list[dict]:
+    "Per dataset of `scores`: method `a` minus method `b` (accuracy points, paired over questions, 95% bootstrap interval) and the questions each wins."
     out = []
-    for n, sc in result["scores"].items():
+    for n, sc in scores.items():
         d = sc[a] - sc[b]
         mean, lo, hi = bootstrap_ci(d, None, n_boot, seed)
         out.append(dict(comparison=f"{a} - {b}", dataset=n, n=len(d), difference=100 * mean, low=100 * lo, high=100 * hi,
@@ -46,30 +47,31 @@ def _cell(r: dict) -> str:
     return f"{r['accuracy']:.1f}" if r["low"] != r["low"] else f"{r['accuracy']:.1f} [{r['low']:.1f}, {r['high']:.1f}]"
 
 # %% ../nbs/12a_table4.ipynb #ebbe3ee5
-def write_table4(result: dict, name: str, n_boot: int = 2000, seed: int = 0) -> Path:
+def write_table4(result: VotingResult, name: str, n_boot: int = 2000, seed: int = 0) -> Path:
     """figures/table4_<name>.{csv,md,tex,json}: Table 4 with the paper's rows, the paired comparisons and the probe diagnostics
     (no wall times: the same results rewrite the same bytes)."""
-    rows = table4_rows(result, n_boot, seed)
-    meta, figs = result["meta"], figures_dir()
+    meta, scores, figs = result.meta, result.scores, figures_dir()
+    k = meta.k
+    rows = table4_rows(scores, k, n_boot, seed)
     frame = pd.DataFrame(rows)
     with atomic_path(figs / f"table4_{name}.csv") as tmp: frame.to_csv(tmp, index=False)
-    datasets = list(result["scores"])
+    datasets = list(scores)
     wide = []
     for (src, m), g in frame.groupby(["source", "method"], sort=False):
         cells = {r["dataset"]: _cell(r) for r in g.to_dict("records")}
         wide.append(dict(source=src, method=m, **{d: cells.get(d, "") for d in datasets}))
-    k = meta["k"]
-    pg = f"PG-mean ({meta['probe']})"
-    comps = paired(result, pg, "SC", n_boot, seed) + paired(result, pg, "Conf", n_boot, seed)
+    pg = f"PG-mean ({meta.probe})"
+    comps = paired(scores, pg, "SC", n_boot, seed) + paired(scores, pg, "Conf", n_boot, seed)
     for c in comps: c["difference"] = f"{c['difference']:+.1f} [{c['low']:+.1f}, {c['high']:+.1f}]"
-    diag = [dict(dataset=n, **d) for n, d in result["diagnostics"].items()]
-    sizes = ", ".join(f"{d} n = {v}" for d, v in meta["n"].items())
+    diagnostics = {n: to_record(d) for n, d in result.diagnostics.items()}
+    diag = [dict(dataset=n, **d) for n, d in diagnostics.items()]
+    sizes = ", ".join(f"{d} n = {v}" for d, v in meta.n.items())
     md = (f"Table 4 ({name} preset): accuracy (%) with 95% bootstrap intervals over questions. k = {k} samples per question; "
-          f"{sizes} (seeded subsets of the test splits, the same questions for every method). Prompt: {meta['sampling']['prompt']}; "
-          f"steps: {meta['steps']} rule; PG weight = aggregation over steps of p(correct | z_hat) ** {meta['tau']}; probes fitted on "
-          f"{meta['train_steps']} steps ({meta['train_positive']} positive) of {meta['train_k']} samples each of {meta['train_problems']} "
-          f"GSM8K train problems with {meta['labels']} labels; the `recon` probes: the paper's reconstruction labels on the "
-          f"{meta['train_recon_labelled']} of those steps that state a number ({meta['train_recon_positive']} positive: the step decoded "
+          f"{sizes} (seeded subsets of the test splits, the same questions for every method). Prompt: {meta.sampling['prompt']}; "
+          f"steps: {meta.steps} rule; PG weight = aggregation over steps of p(correct | z_hat) ** {meta.tau}; probes fitted on "
+          f"{meta.train_steps} steps ({meta.train_positive} positive) of {meta.train_k} samples each of {meta.train_problems} "
+          f"GSM8K train problems with {meta.labels} labels; the `recon` probes: the paper's reconstruction labels on the "
+          f"{meta.train_recon_labelled} of those steps that state a number ({meta.train_recon_positive} positive: the step decoded "
           f"from its own code ends with the step's last number; circular, they measure the SSAE, not the step). "
           f"Greedy rows: one greedy solution per question (raw and chat prompts). "
           f"Pass@{k}: some sample is right (the ceiling of any vote). Paper rows: its Table 4 (its \"Avg@16\" is most likely greedy accuracy: every value is an exact multiple of 1/n).\n\n"
@@ -85,11 +87,11 @@ def write_table4(result: dict, name: str, n_boot: int = 2000, seed: int = 0) -> 
     tex = frame[frame.source.str.startswith("ours")].assign(cell=lambda f: [_cell(r) for r in f.to_dict("records")])
     tex = tex.pivot_table(index="method", columns="dataset", values="cell", aggfunc="first", sort=False)[datasets]
     atomic_write_text(figs / f"table4_{name}.tex", tex.to_latex(caption=f"Probe-guided voting, {name} preset, k = {k}", label="tab:table4"))
-    comparisons = paired(result, pg, "SC", n_boot, seed) + paired(result, pg, "Conf", n_boot, seed) + paired(result, "SC", "Avg", n_boot, seed)
+    comparisons = paired(scores, pg, "SC", n_boot, seed) + paired(scores, pg, "Conf", n_boot, seed) + paired(scores, "SC", "Avg", n_boot, seed)
     accuracy = {f"{r['method']}|{r['dataset']}": [r["accuracy"], r["low"], r["high"]] for r in rows if r["source"].startswith("ours")}
-    meta = {k: v for k, v in meta.items() if k != "seconds"}   # a rerun's wall time would rewrite the table with nothing new
-    save_json(figs / f"table4_{name}.json", dict(meta=meta, diagnostics=result["diagnostics"], curves=result["curves"],
-                                                   comparisons=comparisons, accuracy=accuracy))
+    # no wall time: a rerun would rewrite the table with nothing new
+    save_json(figs / f"table4_{name}.json", dict(meta=to_record(dataclasses.replace(meta, seconds=None)), diagnostics=diagnostics,
+                                                   curves=result.curves, comparisons=comparisons, accuracy=accuracy))
     return figs / f"table4_{name}.md"
 
 # %% ../nbs/12a_table4.ipynb #830393cb
@@ -105,23 +107,23 @@ def verdicts(path: Path) -> str:
     return "\n".join(out) + "\n"
 
 # %% ../nbs/12a_table4.ipynb #abf5a36c
-def write_voting_vs_k(result: dict, name: str, methods: tuple = ("SC", "Conf", "PG-mean (linear)", "PG-mean (mlp)", "PG-mean (mlp, recon)")) -> Path:
+def write_voting_vs_k(result: VotingResult, name: str, methods: tuple = ("SC", "Conf", "PG-mean (linear)", "PG-mean (mlp)", "PG-mean (mlp, recon)")) -> Path:
     "figures/voting_vs_k_<name>.{png,pdf}: accuracy against k per dataset, every method voting over the same samples."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    curves = result["curves"]
+    curves = result.curves
     fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2), squeeze=False)
     for ax, (n, c) in zip(axes[0], curves.items()):
         for m in methods:
             if m in c: ax.plot(list(c[m]), [100 * v for v in c[m].values()], marker="o", label=m)
-        ax.set_xscale("log", base=2); ax.set_title(f"{n} (n = {result['meta']['n'][n]})"); ax.set_xlabel("k")
+        ax.set_xscale("log", base=2); ax.set_title(f"{n} (n = {result.meta.n[n]})"); ax.set_xlabel("k")
         ax.set_ylabel("accuracy (%)")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, f"voting_vs_k_{name}")
     return figures_dir() / f"voting_vs_k_{name}.png"
 
-def table4(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> dict:
+def table4(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> VotingResult:
     "Run (or read back) the voting experiment and write Table 4 and the accuracy-vs-k figure."
     p = get_preset(preset); cfg = cfg or p.voting
     result = run_voting(p, checkpoint, cfg)

@@ -33,7 +33,7 @@ __all__ = ['PROMPT_STYLES', 'STEP_RULES', 'AGGREGATIONS', 'PAPER_SIZES', 'CONTEX
            'fit_probe', 'probe_proba', 'save_probe', 'load_probe', 'Questions', 'question_set', 'cached_per_question',
            'greedy_answers', 'sampled_solutions', 'sample_step_examples', 'samples_key', 'sample_codes',
            'outcome_labels', 'reconstruction_label', 'reconstruction_labels', 'weights_of', 'vote_scores', 'step_probs',
-           'fit_vote_probes', 'score_benchmark', 'run_voting']
+           'fit_vote_probes', 'VoteDiagnostics', 'score_benchmark', 'VotingMeta', 'VotingResult', 'run_voting']
 
 # %% ../nbs/12_voting.ipynb #656a8e9d
 PROMPT_STYLES = ("raw", "chat")
@@ -362,8 +362,24 @@ def fit_vote_probes(folder: Path, Z: np.ndarray, labels: dict[str, np.ndarray], 
             probes[kind if label == "outcome" else f"{kind}, {label}"] = load_probe(path)
     return probes
 
+@dataclass(frozen=True)
+class VoteDiagnostics:
+    """The probes on one benchmark's evaluation samples, outcome labels: step and sample counts, the AUROC of each step probe
+    (`step_auroc_<kind>`), and of the PG-mean and confidence weights for a sample's correctness (NaN where one class)."""
+    steps: int
+    step_positive: int
+    samples: int
+    samples_correct: int
+    no_answer: int             # samples without a final answer
+    step_auroc_linear: float
+    step_auroc_mlp: float
+    step_auroc_linear_recon: float
+    step_auroc_mlp_recon: float
+    sample_auroc_pg: float
+    sample_auroc_conf: float
+
 def score_benchmark(qs: Questions, samples: list[dict], greedy: dict[str, list[str]], codes: dict[str, torch.Tensor], probes: dict,
-                    cfg: VotingConfig) -> tuple[dict, dict, dict]:
+                    cfg: VotingConfig) -> tuple[dict, dict, VoteDiagnostics]:
     "One benchmark's per-question accuracy of every method, its accuracy against k, and the probes' diagnostics."
     k = cfg.sampling.k
     answers = [[answer_of(t) for t in smp["texts"]] for smp in samples]
@@ -384,19 +400,49 @@ def score_benchmark(qs: Questions, samples: list[dict], greedy: dict[str, list[s
             curves[name] = {kk: float(vote_scores(answers, qs.answers, w, kk).mean()) for kk in cfg.ks if kk <= k}
     flat_y = correct.reshape(-1)
     step_y = flat_y[codes["sample"].numpy()]
-    diag = dict(steps=len(step_y), step_positive=int(step_y.sum()), samples=int(flat_y.size), samples_correct=int(flat_y.sum()),
-                no_answer=int(sum(a is None for q in answers for a in q)),
-                **{f"step_auroc_{kind.replace(', ', '_')}": _auroc(step_y, probe_proba(probes[kind], codes["z_hat"].numpy())) for kind in probes},
-                sample_auroc_pg=_auroc(flat_y, np.array(weights_of("PG-mean", samples, nested[cfg.probe], cfg.tau)).reshape(-1)),
-                sample_auroc_conf=_auroc(flat_y, np.array(weights_of("Conf", samples, None, cfg.tau)).reshape(-1)))
+    diag = VoteDiagnostics(steps=len(step_y), step_positive=int(step_y.sum()), samples=int(flat_y.size), samples_correct=int(flat_y.sum()),
+                           no_answer=int(sum(a is None for q in answers for a in q)),
+                           **{f"step_auroc_{kind.replace(', ', '_')}": _auroc(step_y, probe_proba(probes[kind], codes["z_hat"].numpy())) for kind in probes},
+                           sample_auroc_pg=_auroc(flat_y, np.array(weights_of("PG-mean", samples, nested[cfg.probe], cfg.tau)).reshape(-1)),
+                           sample_auroc_conf=_auroc(flat_y, np.array(weights_of("Conf", samples, None, cfg.tau)).reshape(-1)))
     return sc, curves, diag
 
 # %% ../nbs/12_voting.ipynb #4504714a
+@dataclass(frozen=True)
+class VotingMeta:
+    "What a voting run used: the table's caption and its JSON's `meta` (`to_record`, `seconds` left out)."
+    preset: str
+    checkpoint: str                # relative to the project (the folder's name alone when outside it)
+    checkpoint_sha256: str         # its first 16 hex digits
+    k: int
+    n: dict[str, int]              # questions per benchmark
+    sampling: dict                 # the `Sampling` settings, as a dict
+    steps: str                     # the step rule
+    tau: float
+    probe: str                     # the probe kind of the table's PG rows
+    labels: str                    # the probes' labels
+    train_problems: int
+    train_k: int
+    train_steps: int
+    train_positive: int
+    train_recon_labelled: int
+    train_recon_positive: int
+    train_samples_correct: int
+    dtype: str
+    threads: int
+    seconds: dict[str, float] | None = None   # the stages' wall time in this run: never in the table's files
+
+@dataclass(frozen=True)
+class VotingResult:
+    "Every vote of the experiment: per benchmark, each method's per-question accuracy, its accuracy against k, and the diagnostics."
+    scores: dict[str, dict[str, np.ndarray]]
+    curves: dict[str, dict[str, dict[int, float]]]
+    diagnostics: dict[str, VoteDiagnostics]
+    meta: VotingMeta
+
 @torch.no_grad()
-def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> dict:
-    """Greedy answers, samples, step codes, probes and every vote of the experiment (all stages cached): a dict with
-    `scores` (per dataset and method: per-question accuracies), `curves` (accuracy vs k), `probes` and `meta` (its
-    `seconds`, the stages' wall time in this run, stay out of the table's files)."""
+def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> VotingResult:
+    "Greedy answers, samples, step codes, probes and every vote of the experiment (all stages cached)."
     p = get_preset(preset); cfg = cfg or p.voting
     checkpoint = require_checkpoint(p, checkpoint)
     device, dtype = p.runtime()
@@ -433,11 +479,11 @@ def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: Voting
     scores, curves, diag = ({n: r[i] for n, r in per.items()} for i in range(3))
     seconds["total"] = time.time() - t0
     inside = Path(checkpoint).resolve().is_relative_to(project_root())   # a path outside the project (a test's) says nothing
-    meta = dict(preset=p.name, checkpoint=os.path.relpath(checkpoint, project_root()) if inside else Path(checkpoint).name,
-                checkpoint_sha256=sha[:16], k=s.k, n={n: len(q.ids) for n, q in evals.items()},
-                sampling=dataclasses.asdict(s), steps=cfg.steps, tau=cfg.tau, probe=cfg.probe, labels="outcome",
-                train_problems=len(train.ids), train_k=cfg.train_k, train_steps=int(len(train_y)), train_positive=int(train_y.sum()),
-                train_recon_labelled=int((train_recon >= 0).sum()), train_recon_positive=int((train_recon == 1).sum()),
-                train_samples_correct=int(outcome_labels(train, train_samples).sum()), dtype=str(dtype), threads=torch.get_num_threads(),
-                seconds={k: round(v, 1) for k, v in seconds.items()})
-    return dict(scores=scores, curves=curves, diagnostics=diag, meta=meta)
+    meta = VotingMeta(preset=p.name, checkpoint=os.path.relpath(checkpoint, project_root()) if inside else Path(checkpoint).name,
+                      checkpoint_sha256=sha[:16], k=s.k, n={n: len(q.ids) for n, q in evals.items()},
+                      sampling=dataclasses.asdict(s), steps=cfg.steps, tau=cfg.tau, probe=cfg.probe, labels="outcome",
+                      train_problems=len(train.ids), train_k=cfg.train_k, train_steps=int(len(train_y)), train_positive=int(train_y.sum()),
+                      train_recon_labelled=int((train_recon >= 0).sum()), train_recon_positive=int((train_recon == 1).sum()),
+                      train_samples_correct=int(outcome_labels(train, train_samples).sum()), dtype=str(dtype), threads=torch.get_num_threads(),
+                      seconds={k: round(v, 1) for k, v in seconds.items()})
+    return VotingResult(scores, curves, diag, meta)
