@@ -16,6 +16,7 @@ import torch
 
 from .core import N2GConfig, Preset, autocast, figures_dir, run_dir
 from .store import atomic_write_text, cached_json, file_sha, fingerprint, load_json, markdown_table, progress, save_json
+from .evaluate import from_record, to_record
 from .features import chapter_setup
 from .segment import StepSplit, gsm8k_splits
 from .ssae import SSAE
@@ -27,7 +28,7 @@ __all__ = ['ActivationFn', 'WILDCARD', 'PAD', 'CATEGORIES', 'PAPER_SHARES', 'JUD
            'Example', 'shortest_suffixes', 'bisect_suffixes', 'as_pattern', 'wildcards', 'mine', 'mine_one_by_one',
            'id_matrix', 'pattern_hits', 'match_starts', 'prf', 'confusion', 'averages', 'token_class', 'rule_category',
            'parse_category', 'judge_category', 'shared_unique', 'mine_latents', 'distinct_patterns',
-           'evaluate_patterns', 'heldout_sequences', 'n2g_results', 'label_latents', 'final_step_rows',
+           'evaluate_patterns', 'heldout_sequences', 'N2GResult', 'n2g_results', 'label_latents', 'final_step_rows',
            'write_final_steps']
 
 # %% ../nbs/10_n2g.ipynb #91d4111b
@@ -363,7 +364,25 @@ def _page_example(tokenizer, split: StepSplit, m: dict, patterns: Sequence[Seque
                 step_start=len(split.steps.ctx_ids[m["row"]]) - first, matched=sorted(i - first for i in hit if i >= first),
                 context_cut=first > 0)
 
-def n2g_results(p: Preset, checkpoint: Path | None = None, config: N2GConfig | None = None) -> dict:
+@dataclass(frozen=True)
+class N2GResult:
+    "A pattern-mining run (`n2g_results`): its cached `result.json`, and once labelled (`label_latents`) what `table2` renders."
+    preset: str
+    checkpoint: str
+    config: dict                 # the N2GConfig
+    dtype: str
+    rank_steps: int              # GSM8K training steps the latents were ranked on
+    eval_steps: int              # held-out GSM8K test steps
+    eval_problems: int
+    latents: list                # a row per mined latent in rank order: its patterns, mined examples, held-out counts, page
+    search: dict                 # the suffix search's counts
+    shared: dict                 # `shared_unique`'s summary
+    shared_top: list             # `shared_unique`'s most often active latents
+    averages: dict               # {mode: `averages`}
+    seconds: dict                # the first run's wall time per stage
+    labeller: str | None = None  # who labelled the latents (`label_latents`; the cached result has none)
+
+def n2g_results(p: Preset, checkpoint: Path | None = None, config: N2GConfig | None = None) -> N2GResult:
     "Mine, evaluate and label the latents of the SSAE in `checkpoint` (default: `default_checkpoint`); cached in the run folder."
     cfg = config or p.n2g
     run = chapter_setup(p, checkpoint)
@@ -374,7 +393,7 @@ def n2g_results(p: Preset, checkpoint: Path | None = None, config: N2GConfig | N
     key = fingerprint(file_sha(checkpoint / "ssae.safetensors"), ssae_cfg, dataclasses.asdict(cfg), str(dtype), N2G_VERSION, judge_model,
                ranking.problem_ids, heldout.problem_ids, p.max_context_tokens, p.max_step_tokens)
     folder = run_dir(p, "n2g", key)
-    def compute() -> dict:
+    def compute() -> N2GResult:
         t = {"start": time.time()}
         model, _ = load_ssae(checkpoint, device)
         codes = split_codes(model, ranking, p, device, dtype)
@@ -400,20 +419,21 @@ def n2g_results(p: Preset, checkpoint: Path | None = None, config: N2GConfig | N
                       mean_suffix=float(np.mean([m["suffix"] for m in found])) if found else 0.0,
                       mean_pattern_tokens=float(np.mean([len(m["pattern"]) for m in every if m["pattern"]])) if found else 0.0)
         shared, shared_top = shared_unique(test_codes, heldout.problem_ids)
-        return dict(preset=p.name, checkpoint=str(checkpoint), config=dataclasses.asdict(cfg), dtype=str(dtype),
-                    rank_steps=len(ranking), eval_steps=len(heldout), eval_problems=len(set(heldout.problem_ids)), latents=rows, search=search, shared=shared, shared_top=shared_top,
-                    averages={mode: averages([r["eval"][mode] for r in rows]) for mode in ("anywhere", "anchored")},
-                    seconds={k: round(t[k] - t[prev], 1) for prev, k in zip(("start", "codes", "mining"), ("codes", "mining", "evaluation"))})
-    return label_latents(cached_json(folder / "result.json", compute), tok, ranking, judge_model, folder / "judge")
+        return N2GResult(preset=p.name, checkpoint=str(checkpoint), config=dataclasses.asdict(cfg), dtype=str(dtype),
+                         rank_steps=len(ranking), eval_steps=len(heldout), eval_problems=len(set(heldout.problem_ids)), latents=rows, search=search,
+                         shared=shared, shared_top=shared_top, averages={mode: averages([r["eval"][mode] for r in rows]) for mode in ("anywhere", "anchored")},
+                         seconds={k: round(t[k] - t[prev], 1) for prev, k in zip(("start", "codes", "mining"), ("codes", "mining", "evaluation"))})
+    result = from_record(N2GResult, cached_json(folder / "result.json", lambda: to_record(compute())))
+    return label_latents(result, tok, ranking, judge_model, folder / "judge")
 
 # %% ../nbs/10_n2g.ipynb #1629e517
 RULE_LABELLER = "rule-based classifier (pattern tokens)"
 
-def label_latents(result: dict, tokenizer, split: StepSplit, judge_model: str | None = None, cache: Path | None = None) -> dict:
+def label_latents(result: N2GResult, tokenizer, split: StepSplit, judge_model: str | None = None, cache: Path | None = None) -> N2GResult:
     """`result` with a category, label and labeller for every latent: the judge's answer when `judge_model` is set and it
     names a category (replies cached in `cache`), else the rule-based classifier's. Cheap, so it is not part of the cached result."""
     rows = []
-    for r in result["latents"]:
+    for r in result.latents:
         texts = [[x for x in p["text"] if x != "*"] for p in r["patterns"]]
         category, label = rule_category(texts, [_texts(tokenizer, split.steps.step_ids[m["row"]][:-1]) for m in r["mined"]])
         labeller = RULE_LABELLER
@@ -422,18 +442,18 @@ def label_latents(result: dict, tokenizer, split: StepSplit, judge_model: str | 
             got, jl = judge_category(judge_model, ["".join(p["text"]) for p in r["patterns"][:20]], steps, cache)
             if got: category, label, labeller = got, jl, f"judge {judge_model}"
         rows.append(r | dict(category=category, label=label, labeller=labeller))
-    return result | dict(latents=rows, labeller=", ".join(sorted({r["labeller"] for r in rows})) or "none")
+    return dataclasses.replace(result, latents=rows, labeller=", ".join(sorted({r["labeller"] for r in rows})) or "none")
 
 # %% ../nbs/10_n2g.ipynb #6daf4be3
-def final_step_rows(p: Preset, result: dict, top: int = 10) -> list[dict]:
+def final_step_rows(p: Preset, result: N2GResult, top: int = 10) -> list[dict]:
     "For the first `top` mined latents: active held-out steps, how many are a problem's last step, and the share of last steps covered."
-    cfg, run = N2GConfig(**result["config"]), chapter_setup(p, Path(result["checkpoint"]))
+    cfg, run = N2GConfig(**result.config), chapter_setup(p, Path(result.checkpoint))
     heldout = head_split(gsm8k_splits(p, run.tokenizer)["test"], cfg.eval_steps)
     codes = split_codes(load_ssae(run.checkpoint, run.device)[0], heldout, p, run.device, run.dtype)
     ids = heldout.problem_ids
     last = np.array([i == len(ids) - 1 or ids[i] != ids[i + 1] for i in range(len(ids))])
     rows = []
-    for r in result["latents"][:top]:
+    for r in result.latents[:top]:
         on = (codes[:, r["latent"]] > 0).numpy()
         rows.append(dict(latent=r["latent"], category=r["category"], active=int(on.sum()), last_steps_among_active=int((on & last).sum()),
                          share_of_last_steps=float((on & last).sum() / max(last.sum(), 1))))

@@ -16,7 +16,7 @@ import numpy as np
 from .core import figures_dir
 from .store import atomic_path, atomic_write_text, markdown_table, save_figure
 from .evaluate import write_json
-from .n2g import CATEGORIES, PAPER_SHARES, prf
+from .n2g import CATEGORIES, PAPER_SHARES, N2GResult, prf
 from .tables import latex_table
 
 # %% auto #0
@@ -45,11 +45,11 @@ def beats_baseline(counts: dict, steps: int) -> bool:
 def _explained(modes: Sequence[tuple[str, bool]]) -> str:
     return ", ".join(tag for tag, ok in modes if ok) or "no"
 
-def table2_rows(result: dict) -> list[dict]:
+def table2_rows(result: N2GResult) -> list[dict]:
     """One row per mined latent, then the micro and macro averages: P/R/F1 in both matching modes, `F1_base` (the
     always-active baseline) and `explained` (the modes whose F1 is above it, or "no")."""
-    n, rows = result["eval_steps"], []
-    for r in result["latents"]:
+    n, rows = result.eval_steps, []
+    for r in result.latents:
         row = dict(latent=r["latent"], category=r["category"], patterns=len(r["patterns"]), active=r["support"])
         for mode, tag in MODES:
             v = prf(r["eval"][mode]["tp"], r["eval"][mode]["fp"], r["eval"][mode]["fn"])
@@ -62,7 +62,7 @@ def table2_rows(result: dict) -> list[dict]:
     for avg in ("micro", "macro"):
         row = dict(latent=f"**{avg}**", category="", patterns=sum(r["patterns"] for r in per), active=sum(r["active"] for r in per))
         for mode, tag in MODES:
-            v = result["averages"][mode][avg]
+            v = result.averages[mode][avg]
             row |= {f"P_{tag}": v["precision"], f"R_{tag}": v["recall"], f"F1_{tag}": v["f1"]}
         row |= dict(F1_base=base[avg], explained=_explained([(tag, row[f"F1_{tag}"] > base[avg]) for _, tag in MODES]))
         rows.append(row)
@@ -88,21 +88,21 @@ class Table2Summary:
     shared: dict             # `shared_unique`'s summary
     categories: dict         # {category: latents}
 
-def write_table2(result: dict, name: str) -> Path:
+def write_table2(result: N2GResult, name: str) -> Path:
     "figures/table2_<name>.{md,csv,tex,json} and figures/table2_shared_unique_<name>.md; returns the Markdown path."
     import csv
-    figs, rows, s = figures_dir(), table2_rows(result), result["search"]
-    per = rows[:len(result["latents"])]
+    figs, rows, s = figures_dir(), table2_rows(result), result.search
+    per = rows[:len(result.latents)]
     explained = {mode: sum(tag in r["explained"].split(", ") for r in per) for mode, tag in MODES}
-    head = (f"Table 2 ({name} preset): patterns of the {len(result['latents'])} latents with the largest summed z_hat over "
-            f"{result['rank_steps']} GSM8K training steps, mined from up to {result['config']['examples']} top examples each; "
-            f"precision (P), recall (R) and F1 of 'some pattern matches' against 'z_hat > 0' on {result['eval_steps']} held-out "
-            f"GSM8K test steps ({result['eval_problems']} problems). *any*: a pattern anywhere in context + step (the reference's "
+    head = (f"Table 2 ({name} preset): patterns of the {len(result.latents)} latents with the largest summed z_hat over "
+            f"{result.rank_steps} GSM8K training steps, mined from up to {result.config['examples']} top examples each; "
+            f"precision (P), recall (R) and F1 of 'some pattern matches' against 'z_hat > 0' on {result.eval_steps} held-out "
+            f"GSM8K test steps ({result.eval_problems} problems). *any*: a pattern anywhere in context + step (the reference's "
             f"matching); *anch*: ending at the step's last token. *F1_base*: the F1 of predicting 'active' on every held-out step, "
             f"2p / (1 + p) for a latent active on a share p of them (micro: pooled over latents; macro: their mean). A latent counts "
             f"as explained by its patterns in a mode only when their F1 there is above F1_base (*explained* names those modes; on "
             f"the average rows, whether the average F1 is above the average baseline): {explained['anywhere']} of {len(per)} "
-            f"latents anywhere, {explained['anchored']} anchored. Categories: {result['labeller']}. The paper (50 latents of "
+            f"latents anywhere, {explained['anchored']} anchored. Categories: {result.labeller}. The paper (50 latents of "
             f"SSAE-Qwen) reports no P/R/F1 values that this reproduction could read.\n\n")
     atomic_write_text(figs / f"table2_{name}.md", head + markdown_table(rows, TABLE2_COLUMNS))
     with atomic_path(figs / f"table2_{name}.csv") as tmp, open(tmp, "w", newline="") as f:
@@ -110,32 +110,32 @@ def write_table2(result: dict, name: str) -> Path:
         w.writerows([r | dict(latent=str(r["latent"]).strip("*")) for r in rows])
     atomic_write_text(figs / f"table2_{name}.tex", latex_table([r | dict(latent=str(r["latent"]).strip("*")) for r in rows], TABLE2_COLUMNS))
     write_json(figs / f"table2_{name}.json", Table2Summary(
-        preset=result["preset"], rank_steps=result["rank_steps"], eval_steps=result["eval_steps"], eval_problems=result["eval_problems"],
-        latents=len(result["latents"]), labeller=result["labeller"], config=result["config"], dtype=result["dtype"], search=s,
-        averages=result["averages"], baseline_f1={r["latent"].strip("*"): r["F1_base"] for r in rows[len(per):]}, explained=explained,
-        seconds=result["seconds"], shared=result["shared"], categories=dict(Counter(r["category"] for r in result["latents"]))))
-    sh = result["shared"]
+        preset=result.preset, rank_steps=result.rank_steps, eval_steps=result.eval_steps, eval_problems=result.eval_problems,
+        latents=len(result.latents), labeller=result.labeller, config=result.config, dtype=result.dtype, search=s,
+        averages=result.averages, baseline_f1={r["latent"].strip("*"): r["F1_base"] for r in rows[len(per):]}, explained=explained,
+        seconds=result.seconds, shared=result.shared, categories=dict(Counter(r["category"] for r in result.latents))))
+    sh = result.shared
     summary = [dict(measure=m, value=sh[k]) for k, m in SHARED_MEASURES.items()]
     atomic_write_text(figs / f"table2_shared_unique_{name}.md",
                       f"Shared and unique dimensions of consecutive held-out GSM8K test steps ({name} preset)\n\n"
                       + markdown_table(summary, ("measure", "value")) + "\nMost often active latents:\n\n"
-                      + markdown_table(result["shared_top"], ("latent", "active_share", "kept_by_next_step")))
+                      + markdown_table(result.shared_top, ("latent", "active_share", "kept_by_next_step")))
     return figs / f"table2_{name}.md"
 
-def write_figure2(result: dict, name: str) -> Path:
+def write_figure2(result: N2GResult, name: str) -> Path:
     "figures/figure2_<name>.{png,pdf}: the category shares of the mined latents beside the paper's GSM8K-Qwen shares."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    figs, n = figures_dir(), len(result["latents"])
-    counts = Counter(r["category"] for r in result["latents"])
+    figs, n = figures_dir(), len(result.latents)
+    counts = Counter(r["category"] for r in result.latents)
     ours = [100 * counts[c] / max(n, 1) for c in CATEGORIES]
     x = np.arange(len(CATEGORIES))
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    b1 = ax.bar(x - 0.2, ours, 0.4, label=f"ours: SSAE-{result['preset']}, {n} latents")
+    b1 = ax.bar(x - 0.2, ours, 0.4, label=f"ours: SSAE-{result.preset}, {n} latents")
     b2 = ax.bar(x + 0.2, [PAPER_SHARES[c] for c in CATEGORIES], 0.4, label="paper: SSAE-Qwen, 50 latents (LLM labels)")
     for bars in (b1, b2): ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
     ax.set_xticks(x, [c.replace(" & ", " &\n").replace(" Resolution", "\nResolution").replace("Intermediate ", "Intermediate\n") for c in CATEGORIES], fontsize=8)
-    ax.set(ylabel="share of mined latents (%)", title=f"Figure 2: latent categories on GSM8K. Ours labelled by: {result['labeller']}")
+    ax.set(ylabel="share of mined latents (%)", title=f"Figure 2: latent categories on GSM8K. Ours labelled by: {result.labeller}")
     ax.title.set_fontsize(9); ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, f"figure2_{name}")
@@ -175,13 +175,13 @@ def latent_section(r: dict) -> str:
             f'<p>{pats}</p><table><tr><th>z&#770;</th><th>top steps (grey: end of the context; green: &lt;sep&gt;; '
             f'yellow: tokens a pattern matches)</th></tr>{"".join(rows)}</table></section>')
 
-def write_latent_pages(result: dict, name: str) -> Path:
+def write_latent_pages(result: N2GResult, name: str) -> Path:
     "figures/latents_<name>.html: a section per mined latent."
-    nav = "".join(f'<a href="#latent-{r["latent"]}">{r["latent"]}</a>' for r in result["latents"])
-    body = (f"<h1>SSAE latents ({html.escape(name)} preset)</h1><p>{len(result['latents'])} latents with the largest summed activation "
-            f"over {result['rank_steps']} GSM8K training steps; P/R/F1 on {result['eval_steps']} held-out test steps; categories by "
-            f"{html.escape(result['labeller'])}. A pattern is the token ids before the step's eos; &lowast; matches any token.</p>"
-            f"<nav>{nav}</nav>" + "".join(latent_section(r) for r in result["latents"]))
+    nav = "".join(f'<a href="#latent-{r["latent"]}">{r["latent"]}</a>' for r in result.latents)
+    body = (f"<h1>SSAE latents ({html.escape(name)} preset)</h1><p>{len(result.latents)} latents with the largest summed activation "
+            f"over {result.rank_steps} GSM8K training steps; P/R/F1 on {result.eval_steps} held-out test steps; categories by "
+            f"{html.escape(result.labeller)}. A pattern is the token ids before the step's eos; &lowast; matches any token.</p>"
+            f"<nav>{nav}</nav>" + "".join(latent_section(r) for r in result.latents))
     page = f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>SSAE latents: {html.escape(name)}</title><style>{_CSS}</style></head><body>{body}</body></html>\n'
     return atomic_write_text(figures_dir() / f"latents_{name}.html", page)
 
