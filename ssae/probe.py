@@ -223,7 +223,7 @@ def token_sae_features(p: Preset, steps: StepFeatures, sae_dir: Path | None = No
         device, dtype = p.runtime()
         sae = load_token_sae(sae_dir, device)
         lm, tok = load_lm(sae.config.base_model, device, seed=sae.config.seed)
-        data = eval_set(p, steps.name, tok, steps.summary["n_problems"])
+        data = eval_set(p, steps.name, tok, steps.summary.n_problems)
         return token_sae_step_features(sae, lm, data.split, batch_size, device, dtype)
     return cached_tensors(path, compute)
 
@@ -395,9 +395,9 @@ def table1(p: Preset, cfg: ProbeConfig | None = None, checkpoint: Path | None = 
     steps = {b: step_features(p, b, checkpoint) for b in EVAL_BENCHMARKS}
     s = {b: f.summary for b, f in steps.items()}
     meta = Table1Meta(base_model=p.base_model, folds=cfg.folds, seed=f"probes {cfg.seed}, preset {p.seed}",
-                      judges=", ".join(f"{b} {s[b]['correctness_judge']}" for b in s), logic_judge=s["math500"]["logic_judge"],
-                      **{f"n_{b}": s[b]["n_steps"] for b in s}, **{f"problems_{b}": s[b]["n_problems"] for b in s},
-                      **{f"logic_{b}": s[b]["n_logic_judged"] for b in s})
+                      judges=", ".join(f"{b} {s[b].correctness_judge}" for b in s), logic_judge=s["math500"].logic_judge,
+                      **{f"n_{b}": s[b].n_steps for b in s}, **{f"problems_{b}": s[b].n_problems for b in s},
+                      **{f"logic_{b}": s[b].n_logic_judged for b in s})
     write_table1(results, meta, name or p.name)
     write_figure1(results, name or p.name)
     write_json(figures_dir() / f"table1_{name or p.name}.json", meta)
