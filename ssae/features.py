@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from .core import FeatureConfig, Preset, autocast, run_dir
 from .store import atomic_path, cached_shards, atomic_write_text, file_sha, fingerprint, load_json, read_safetensors
 from .data import load_benchmark
-from .generation import blank_token_mask, first_line, greedy_decode, stop_token_mask
+from .generation import LAYOUT_MULTIPLE, blank_token_mask, first_line, greedy_decode, stop_token_mask
 from .judge import APIJudge, Judge, JudgeItem, JudgmentCache, LocalJudge, MathJudge, NumericJudge, cached_judge
 from .models import chat_prompt_ids, load_lm, load_tokenizer, model_revision
 from .segment import STEP_JOINER, StepExample, StepSplit, benchmark_step_examples, eval_indices, left_pad, tokenize_steps
@@ -125,10 +125,13 @@ def shared_prompts(prompts: list[list[int]], groups: list) -> list[tuple[list[in
     return out
 
 def _pack(shared: list[tuple[list[int], list[int]]], batch_size: int) -> list[list[tuple[list[int], list[int]]]]:
-    "Shared prompts, by length, in batches of at least `batch_size` rows (members) where there are enough."
-    batches, rows = [[]], 0
+    """Shared prompts, by length, in batches of one canonical width (`ssae.generation.canonical_groups`), each of at least
+    `batch_size` rows (members) where the width has enough. `greedy_decode` runs a decoding loop per width of a batch, so a
+    batch spanning two widths would cost two loops of fewer rows; a row's tokens are the same in any batch."""
+    batches, rows, width = [], 0, None
     for s in sorted(shared, key=lambda s: len(s[0])):
-        if rows >= batch_size: batches.append([]); rows = 0
+        w = len(s[0]) // LAYOUT_MULTIPLE
+        if w != width or rows >= batch_size: batches.append([]); rows, width = 0, w
         batches[-1].append(s); rows += len(s[1])
     return batches
 
