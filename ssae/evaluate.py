@@ -22,11 +22,11 @@ from .ssae import SSAE, reconstruct
 from .checkpoint import trained_weights_hash
 
 # %% auto #0
-__all__ = ['RENAMED', 'BASELINE_VERSION', 'renamed', 'record_keys', 'to_record', 'from_record', 'write_json', 'read_json',
-           'write_csv', 'read_csv', 'results_table', 'CodeUsage', 'Scores', 'shuffle_partners', 'code_usage',
-           'frozen_codes', 'evaluate_ssae', 'ContextNLL', 'PlateauFit', 'context_only_nll', 'fit_constant_prefix',
-           'Reconstruction', 'SSAEMetrics', 'plateau_baseline', 'against_plateau', 'reconstruction_rate', 'PriorScores',
-           'PriorReport', 'prior_report', 'RunSummary']
+__all__ = ['RENAMED', 'BASELINE_VERSION', 'renamed', 'own_key', 'record_keys', 'to_record', 'from_record', 'write_json',
+           'read_json', 'write_csv', 'read_csv', 'results_table', 'CodeUsage', 'Scores', 'shuffle_partners',
+           'code_usage', 'frozen_codes', 'evaluate_ssae', 'ContextNLL', 'PlateauFit', 'context_only_nll',
+           'fit_constant_prefix', 'Reconstruction', 'SSAEMetrics', 'plateau_baseline', 'against_plateau',
+           'reconstruction_rate', 'PriorScores', 'PriorReport', 'prior_report', 'RunSummary']
 
 # %% ../nbs/05a_evaluate.ipynb #83c9e0fb
 # Key names that files written before a rename still hold (with or without a `val_`/`train_` prefix), read as today's.
@@ -48,27 +48,54 @@ def _field_type(hint) -> tuple[type, bool]:
 def _has_default(f: dataclasses.Field) -> bool:
     return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
 
+def own_key(**kwargs) -> dataclasses.Field:
+    """A field whose result stays under the field's own key, as a JSON object, instead of having its keys merged into its
+    parent's record (`dataclasses.field`'s arguments, e.g. `default=None`). A list or dict of results needs no marker."""
+    return dataclasses.field(metadata={"own_key": True}, **kwargs)
+
+def _merged(f: dataclasses.Field, kind) -> bool:
+    "Whether field `f`, holding a `kind`, merges its result's keys into its parent's record."
+    return dataclasses.is_dataclass(kind) and not f.metadata.get("own_key")
+
+def _holds_results(kind) -> bool:
+    "Whether `kind` is a result type or a type of lists or dicts of results (`list[X]`, `dict[str, X]`, ...)."
+    return dataclasses.is_dataclass(kind) or any(_holds_results(a) for a in typing.get_args(kind))
+
 def record_keys(cls) -> list[str]:
-    "The keys of a `cls` record, in field order (a nested result's keys in its place)."
+    "The keys of a `cls` record, in field order (a merged result's keys in its place)."
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
         kind, _ = _field_type(hints[f.name])
-        out += record_keys(kind) if dataclasses.is_dataclass(kind) else [f.name]
+        out += record_keys(kind) if _merged(f, kind) else [f.name]
     return out
+
+def _plain(v):
+    "`v` as JSON holds it: a result as its own record (`to_record`), a list or dict of results element by element."
+    if dataclasses.is_dataclass(v): return to_record(v)
+    if isinstance(v, list): return [_plain(x) for x in v]
+    if isinstance(v, dict): return {k: _plain(x) for k, x in v.items()}
+    return v
 
 def to_record(result, prefix: str = "") -> dict:
     """`result` as one flat record (a JSON object, a CSV row): its fields in order under the keys `prefix` + name, a nested
-    result's fields merged in, absent (None) values left out."""
-    out = {}
+    result's fields merged in, absent (None) values left out; an `own_key()` result, or a list or dict of results, as
+    records under its own key."""
+    hints, out = typing.get_type_hints(type(result)), {}
     for f in dataclasses.fields(result):
         v = getattr(result, f.name)
-        if dataclasses.is_dataclass(v): out |= to_record(v, prefix)
-        elif v is not None: out[prefix + f.name] = v
+        if dataclasses.is_dataclass(v) and not f.metadata.get("own_key"): out |= to_record(v, prefix)
+        elif v is not None: out[prefix + f.name] = _plain(v) if _holds_results(hints[f.name]) else v
     return out
 
 def _typed(kind, v):
-    "`v` (a JSON value, or a CSV cell's string) as a `kind`."
+    "`v` (a JSON value, or a CSV cell's string) as a `kind`: a result from its record, a list or dict of them element by element."
+    if dataclasses.is_dataclass(kind): return from_record(kind, v)
+    if _holds_results(kind):
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if origin is list: return [_typed(args[0], x) for x in v]
+        if origin is dict: return {k: _typed(args[1], x) for k, x in v.items()}
+        raise TypeError(f"results are read in a list[...] or a dict[str, ...], not a {kind}")
     if kind is bool: return v if isinstance(v, bool) else v == "True"
     if kind is int: return int(float(v)) if isinstance(v, str) else int(v)
     if kind is float: return float(v)
@@ -81,18 +108,19 @@ def _required_keys(cls) -> list[str]:
     for f in dataclasses.fields(cls):
         if _has_default(f): continue
         kind, _ = _field_type(hints[f.name])
-        out += _required_keys(kind) if dataclasses.is_dataclass(kind) else [f.name]
+        out += _required_keys(kind) if _merged(f, kind) else [f.name]
     return out
 
 def from_record(cls, record: dict, prefix: str = ""):
     """The `cls` result in a flat record (`to_record`'s, as JSON or as a CSV row of strings): the keys `prefix` + name,
-    older key names (`RENAMED`) read as today's, each value converted to its field's type, a nested result that may be
-    absent read when its required keys are there; other keys are ignored, and a missing required key raises, naming it."""
+    older key names (`RENAMED`) read as today's, each value converted to its field's type (an `own_key()` result, or a list
+    or dict of results, from the records under its key), a merged result that may be absent read when its required keys
+    are there; other keys are ignored, and a missing required key raises, naming it."""
     rec = {renamed(k[len(prefix):]): v for k, v in record.items() if k.startswith(prefix)}
     hints, values = typing.get_type_hints(cls), {}
     for f in dataclasses.fields(cls):
         kind, optional = _field_type(hints[f.name])
-        if dataclasses.is_dataclass(kind):
+        if _merged(f, kind):
             if not optional or all(k in rec for k in _required_keys(kind)): values[f.name] = from_record(kind, rec)
         elif rec.get(f.name) is not None and (rec[f.name] != "" or kind is str): values[f.name] = _typed(kind, rec[f.name])   # "": a blank CSV cell
     missing = [f.name for f in dataclasses.fields(cls) if f.name not in values and not _has_default(f)]
