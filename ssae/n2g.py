@@ -16,7 +16,7 @@ import torch
 
 from .core import N2GConfig, Preset, autocast, figures_dir, run_dir
 from .store import atomic_write_text, cached_json, file_sha, fingerprint, load_json, markdown_table, progress, save_json
-from .evaluate import from_record, to_record
+from .evaluate import from_record, own_key, to_record
 from .features import chapter_setup
 from .segment import StepSplit, gsm8k_splits
 from .ssae import SSAE
@@ -26,10 +26,10 @@ from .checkpoint import encode_split, load_ssae, state_cache_dir
 __all__ = ['ActivationFn', 'WILDCARD', 'PAD', 'CATEGORIES', 'PAPER_SHARES', 'JUDGE_PROMPT', 'N2G_VERSION', 'RULE_LABELLER',
            'head_split', 'split_codes', 'rank_latents', 'top_rows', 'encoder_input', 'token_batches', 'ssae_activation',
            'Example', 'shortest_suffixes', 'bisect_suffixes', 'as_pattern', 'wildcards', 'mine', 'mine_one_by_one',
-           'id_matrix', 'pattern_hits', 'match_starts', 'prf', 'confusion', 'averages', 'token_class', 'rule_category',
-           'parse_category', 'judge_category', 'shared_unique', 'mine_latents', 'distinct_patterns',
-           'evaluate_patterns', 'heldout_sequences', 'N2GResult', 'n2g_results', 'label_latents', 'final_step_rows',
-           'write_final_steps']
+           'id_matrix', 'pattern_hits', 'match_starts', 'PRF', 'Confusion', 'Averages', 'prf', 'confusion', 'averages',
+           'token_class', 'rule_category', 'parse_category', 'judge_category', 'shared_unique', 'mine_latents',
+           'distinct_patterns', 'evaluate_patterns', 'heldout_sequences', 'Pattern', 'LatentRow', 'Search', 'N2GResult',
+           'n2g_results', 'label_latents', 'final_step_rows', 'write_final_steps']
 
 # %% ../nbs/10_n2g.ipynb #91d4111b
 def head_split(split: StepSplit, n: int | None) -> StepSplit:
@@ -214,22 +214,46 @@ def match_starts(pattern: Sequence[int], seq: Sequence[int]) -> list[int]:
             if all(p == WILDCARD or p == seq[s + o] for o, p in enumerate(pattern))]
 
 # %% ../nbs/10_n2g.ipynb #41cee6f2
-def prf(tp: int, fp: int, fn: int) -> dict:
+@dataclass(frozen=True)
+class PRF:
+    "Precision, recall and F1 (`prf`)."
+    precision: float
+    recall: float
+    f1: float
+
+@dataclass(frozen=True)
+class Confusion:
+    "Confusion counts of boolean predictions against the truth (`confusion`), and how many were predicted true."
+    tp: int
+    fp: int
+    fn: int
+    predicted: int | None = None   # set by `evaluate_patterns`
+
+    @property
+    def prf(self) -> PRF: return prf(self.tp, self.fp, self.fn)
+
+@dataclass(frozen=True)
+class Averages:
+    "Micro (pooled counts) and macro (mean of per-latent values) precision, recall and F1 (`averages`), each under its own key."
+    micro: PRF = own_key()
+    macro: PRF = own_key()
+
+def prf(tp: int, fp: int, fn: int) -> PRF:
     "Precision, recall and F1 from counts (0 where undefined)."
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
-    return dict(precision=p, recall=r, f1=2 * p * r / (p + r) if p + r else 0.0)
+    return PRF(precision=p, recall=r, f1=2 * p * r / (p + r) if p + r else 0.0)
 
-def confusion(predicted: np.ndarray, active: np.ndarray) -> dict:
+def confusion(predicted: np.ndarray, active: np.ndarray) -> Confusion:
     "True positives, false positives and false negatives of boolean predictions."
-    return dict(tp=int((predicted & active).sum()), fp=int((predicted & ~active).sum()), fn=int((~predicted & active).sum()))
+    return Confusion(tp=int((predicted & active).sum()), fp=int((predicted & ~active).sum()), fn=int((~predicted & active).sum()))
 
-def averages(counts: Sequence[dict]) -> dict:
+def averages(counts: Sequence[Confusion]) -> Averages:
     "Micro (pooled counts) and macro (mean of per-latent values) precision, recall and F1."
-    micro = prf(*(sum(c[k] for c in counts) for k in ("tp", "fp", "fn")))
-    per = [prf(c["tp"], c["fp"], c["fn"]) for c in counts]
-    macro = {k: float(np.mean([p[k] for p in per])) if per else 0.0 for k in ("precision", "recall", "f1")}
-    return dict(micro=micro, macro=macro)
+    micro = prf(sum(c.tp for c in counts), sum(c.fp for c in counts), sum(c.fn for c in counts))
+    per = [c.prf for c in counts]
+    macro = PRF(**{k: float(np.mean([getattr(p, k) for p in per])) if per else 0.0 for k in ("precision", "recall", "f1")})
+    return Averages(micro=micro, macro=macro)
 
 # %% ../nbs/10_n2g.ipynb #70b2f802
 CATEGORIES = ("Final Answer Resolution", "Intermediate Calculation", "Reasoning & Context", "Structural & Syntax")
@@ -335,13 +359,13 @@ def distinct_patterns(mined: Sequence[dict]) -> list[tuple[tuple[int, ...], int]
     counts = Counter(tuple(m["pattern"]) for m in mined if m["pattern"])
     return counts.most_common()
 
-def evaluate_patterns(patterns: Sequence[Sequence[int]], ids: np.ndarray, lengths: np.ndarray, active: np.ndarray) -> dict:
+def evaluate_patterns(patterns: Sequence[Sequence[int]], ids: np.ndarray, lengths: np.ndarray, active: np.ndarray) -> dict[str, Confusion]:
     "Confusion counts of 'some pattern matches' against `active`, anywhere and anchored."
     out = {}
     for mode in ("anywhere", "anchored"):
         pred = np.zeros(len(ids), dtype=bool)
         for p in patterns: pred |= pattern_hits(p, ids, lengths, anchored=mode == "anchored")
-        out[mode] = confusion(pred, active) | dict(predicted=int(pred.sum()))
+        out[mode] = dataclasses.replace(confusion(pred, active), predicted=int(pred.sum()))
     return out
 
 def heldout_sequences(split: StepSplit) -> list[list[int]]:
@@ -365,6 +389,38 @@ def _page_example(tokenizer, split: StepSplit, m: dict, patterns: Sequence[Seque
                 context_cut=first > 0)
 
 @dataclass(frozen=True)
+class Pattern:
+    "One distinct pattern of a latent: its token ids (`WILDCARD` for `*`), their texts, and how many mined examples gave it."
+    ids: list[int]
+    text: list[str]
+    examples: int
+
+@dataclass(frozen=True)
+class LatentRow:
+    "One mined latent (`n2g_results`), in rank order: its patterns, mined examples, held-out counts and page; then its label."
+    latent: int
+    rank: int
+    total: float                  # summed code over the ranking steps
+    patterns: list[Pattern]       # most frequent first
+    mined: list[dict]             # `mine`'s examples (dicts: their absent suffix or pattern is a null the cache keeps)
+    support: int                  # held-out steps the latent is active on
+    eval: dict[str, Confusion]    # {"anywhere" | "anchored": `evaluate_patterns`'s counts}
+    page: list[dict]              # `_page_example` of the first mined examples
+    category: str | None = None   # set by `label_latents` (not cached)
+    label: str | None = None
+    labeller: str | None = None
+
+@dataclass(frozen=True)
+class Search:
+    "How the suffix search went over every mined example (`n2g_results`)."
+    examples: int
+    with_suffix: int              # examples with a step-only suffix keeping `threshold` of the activation
+    with_pattern: int
+    bisect_same_length: int       # examples whose binary search found the linear scan's length
+    mean_suffix: float            # tokens, eos included
+    mean_pattern_tokens: float    # tokens, wildcards included
+
+@dataclass(frozen=True)
 class N2GResult:
     "A pattern-mining run (`n2g_results`): its cached `result.json`, and once labelled (`label_latents`) what `table2` renders."
     preset: str
@@ -374,11 +430,11 @@ class N2GResult:
     rank_steps: int              # GSM8K training steps the latents were ranked on
     eval_steps: int              # held-out GSM8K test steps
     eval_problems: int
-    latents: list                # a row per mined latent in rank order: its patterns, mined examples, held-out counts, page
-    search: dict                 # the suffix search's counts
+    latents: list[LatentRow]     # a row per mined latent in rank order
+    search: Search = own_key()
     shared: dict                 # `shared_unique`'s summary
     shared_top: list             # `shared_unique`'s most often active latents
-    averages: dict               # {mode: `averages`}
+    averages: dict[str, Averages]   # {"anywhere" | "anchored": `averages`}
     seconds: dict                # the first run's wall time per stage
     labeller: str | None = None  # who labelled the latents (`label_latents`; the cached result has none)
 
@@ -407,21 +463,21 @@ def n2g_results(p: Preset, checkpoint: Path | None = None, config: N2GConfig | N
         rows = []
         for rank, j in enumerate(latents):
             pats = distinct_patterns(mined[j])
-            rows.append(dict(latent=j, rank=rank + 1, total=float(totals[j]), patterns=[dict(ids=list(pt), text=_texts(tok, pt), examples=n) for pt, n in pats],
-                             mined=mined[j], support=int((test_codes[:, j] > 0).sum()),
-                             eval=evaluate_patterns([pt for pt, _ in pats], ids, lengths, (test_codes[:, j] > 0).numpy()),
-                             page=[_page_example(tok, ranking, m, [pt for pt, _ in pats]) for m in mined[j][:cfg.page_examples]]))
+            rows.append(LatentRow(latent=j, rank=rank + 1, total=float(totals[j]), patterns=[Pattern(list(pt), _texts(tok, pt), n) for pt, n in pats],
+                                  mined=mined[j], support=int((test_codes[:, j] > 0).sum()),
+                                  eval=evaluate_patterns([pt for pt, _ in pats], ids, lengths, (test_codes[:, j] > 0).numpy()),
+                                  page=[_page_example(tok, ranking, m, [pt for pt, _ in pats]) for m in mined[j][:cfg.page_examples]]))
         t["evaluation"] = time.time()
-        every = [m for r in rows for m in r["mined"]]
+        every = [m for r in rows for m in r.mined]
         found = [m for m in every if m["suffix"] is not None]
-        search = dict(examples=len(every), with_suffix=len(found), with_pattern=sum(m["pattern"] is not None for m in every),
-                      bisect_same_length=sum(m["suffix"] == m["suffix_bisect"] for m in found),
-                      mean_suffix=float(np.mean([m["suffix"] for m in found])) if found else 0.0,
-                      mean_pattern_tokens=float(np.mean([len(m["pattern"]) for m in every if m["pattern"]])) if found else 0.0)
+        search = Search(examples=len(every), with_suffix=len(found), with_pattern=sum(m["pattern"] is not None for m in every),
+                        bisect_same_length=sum(m["suffix"] == m["suffix_bisect"] for m in found),
+                        mean_suffix=float(np.mean([m["suffix"] for m in found])) if found else 0.0,
+                        mean_pattern_tokens=float(np.mean([len(m["pattern"]) for m in every if m["pattern"]])) if found else 0.0)
         shared, shared_top = shared_unique(test_codes, heldout.problem_ids)
         return N2GResult(preset=p.name, checkpoint=str(checkpoint), config=dataclasses.asdict(cfg), dtype=str(dtype),
                          rank_steps=len(ranking), eval_steps=len(heldout), eval_problems=len(set(heldout.problem_ids)), latents=rows, search=search,
-                         shared=shared, shared_top=shared_top, averages={mode: averages([r["eval"][mode] for r in rows]) for mode in ("anywhere", "anchored")},
+                         shared=shared, shared_top=shared_top, averages={mode: averages([r.eval[mode] for r in rows]) for mode in ("anywhere", "anchored")},
                          seconds={k: round(t[k] - t[prev], 1) for prev, k in zip(("start", "codes", "mining"), ("codes", "mining", "evaluation"))})
     result = from_record(N2GResult, cached_json(folder / "result.json", lambda: to_record(compute())))
     return label_latents(result, tok, ranking, judge_model, folder / "judge")
@@ -434,15 +490,15 @@ def label_latents(result: N2GResult, tokenizer, split: StepSplit, judge_model: s
     names a category (replies cached in `cache`), else the rule-based classifier's. Cheap, so it is not part of the cached result."""
     rows = []
     for r in result.latents:
-        texts = [[x for x in p["text"] if x != "*"] for p in r["patterns"]]
-        category, label = rule_category(texts, [_texts(tokenizer, split.steps.step_ids[m["row"]][:-1]) for m in r["mined"]])
+        texts = [[x for x in p.text if x != "*"] for p in r.patterns]
+        category, label = rule_category(texts, [_texts(tokenizer, split.steps.step_ids[m["row"]][:-1]) for m in r.mined])
         labeller = RULE_LABELLER
         if judge_model:
-            steps = [tokenizer.decode(split.steps.step_ids[m["row"]], skip_special_tokens=True) for m in r["mined"][:10]]
-            got, jl = judge_category(judge_model, ["".join(p["text"]) for p in r["patterns"][:20]], steps, cache)
+            steps = [tokenizer.decode(split.steps.step_ids[m["row"]], skip_special_tokens=True) for m in r.mined[:10]]
+            got, jl = judge_category(judge_model, ["".join(p.text) for p in r.patterns[:20]], steps, cache)
             if got: category, label, labeller = got, jl, f"judge {judge_model}"
-        rows.append(r | dict(category=category, label=label, labeller=labeller))
-    return dataclasses.replace(result, latents=rows, labeller=", ".join(sorted({r["labeller"] for r in rows})) or "none")
+        rows.append(dataclasses.replace(r, category=category, label=label, labeller=labeller))
+    return dataclasses.replace(result, latents=rows, labeller=", ".join(sorted({r.labeller for r in rows})) or "none")
 
 # %% ../nbs/10_n2g.ipynb #6daf4be3
 def final_step_rows(p: Preset, result: N2GResult, top: int = 10) -> list[dict]:
@@ -454,8 +510,8 @@ def final_step_rows(p: Preset, result: N2GResult, top: int = 10) -> list[dict]:
     last = np.array([i == len(ids) - 1 or ids[i] != ids[i + 1] for i in range(len(ids))])
     rows = []
     for r in result.latents[:top]:
-        on = (codes[:, r["latent"]] > 0).numpy()
-        rows.append(dict(latent=r["latent"], category=r["category"], active=int(on.sum()), last_steps_among_active=int((on & last).sum()),
+        on = (codes[:, r.latent] > 0).numpy()
+        rows.append(dict(latent=r.latent, category=r.category, active=int(on.sum()), last_steps_among_active=int((on & last).sum()),
                          share_of_last_steps=float((on & last).sum() / max(last.sum(), 1))))
     return rows
 

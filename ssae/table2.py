@@ -15,8 +15,8 @@ import numpy as np
 
 from .core import figures_dir
 from .store import atomic_path, atomic_write_text, markdown_table, save_figure
-from .evaluate import write_json
-from .n2g import CATEGORIES, PAPER_SHARES, N2GResult, prf
+from .evaluate import own_key, write_json
+from .n2g import CATEGORIES, PAPER_SHARES, Averages, Confusion, LatentRow, N2GResult, Search
 from .tables import latex_table
 
 # %% auto #0
@@ -36,9 +36,9 @@ def baseline_f1(active: int, steps: int) -> float:
     "F1 of predicting 'active' on every one of `steps` held-out steps, for a latent active on `active` of them: 2p / (1 + p), p = active / steps."
     return 2 * active / (steps + active) if active else 0.0
 
-def beats_baseline(counts: dict, steps: int) -> bool:
+def beats_baseline(counts: Confusion, steps: int) -> bool:
     "Whether the F1 of confusion counts `counts` (tp, fp, fn) is strictly above the latent's `baseline_f1`, compared exactly (as fractions)."
-    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+    tp, fp, fn = counts.tp, counts.fp, counts.fn
     if tp == 0: return False   # F1 0 is above no baseline
     return Fraction(2 * tp, 2 * tp + fp + fn) > Fraction(2 * (tp + fn), steps + tp + fn)
 
@@ -50,11 +50,11 @@ def table2_rows(result: N2GResult) -> list[dict]:
     always-active baseline) and `explained` (the modes whose F1 is above it, or "no")."""
     n, rows = result.eval_steps, []
     for r in result.latents:
-        row = dict(latent=r["latent"], category=r["category"], patterns=len(r["patterns"]), active=r["support"])
+        row = dict(latent=r.latent, category=r.category, patterns=len(r.patterns), active=r.support)
         for mode, tag in MODES:
-            v = prf(r["eval"][mode]["tp"], r["eval"][mode]["fp"], r["eval"][mode]["fn"])
-            row |= {f"P_{tag}": v["precision"], f"R_{tag}": v["recall"], f"F1_{tag}": v["f1"]}
-        row |= dict(F1_base=baseline_f1(r["support"], n), explained=_explained([(tag, beats_baseline(r["eval"][mode], n)) for mode, tag in MODES]))
+            v = r.eval[mode].prf
+            row |= {f"P_{tag}": v.precision, f"R_{tag}": v.recall, f"F1_{tag}": v.f1}
+        row |= dict(F1_base=baseline_f1(r.support, n), explained=_explained([(tag, beats_baseline(r.eval[mode], n)) for mode, tag in MODES]))
         rows.append(row)
     per = list(rows)
     # micro: the pooled counts of predicting 'active' everywhere (tp = all active steps, fp = the rest, fn = 0); macro: the mean
@@ -62,8 +62,8 @@ def table2_rows(result: N2GResult) -> list[dict]:
     for avg in ("micro", "macro"):
         row = dict(latent=f"**{avg}**", category="", patterns=sum(r["patterns"] for r in per), active=sum(r["active"] for r in per))
         for mode, tag in MODES:
-            v = result.averages[mode][avg]
-            row |= {f"P_{tag}": v["precision"], f"R_{tag}": v["recall"], f"F1_{tag}": v["f1"]}
+            v = getattr(result.averages[mode], avg)
+            row |= {f"P_{tag}": v.precision, f"R_{tag}": v.recall, f"F1_{tag}": v.f1}
         row |= dict(F1_base=base[avg], explained=_explained([(tag, row[f"F1_{tag}"] > base[avg]) for _, tag in MODES]))
         rows.append(row)
     return rows
@@ -80,8 +80,8 @@ class Table2Summary:
     labeller: str
     config: dict             # the N2GConfig
     dtype: str
-    search: dict             # the suffix search's counts (`n2g_results`)
-    averages: dict           # {mode: {"micro" | "macro": `prf`}}
+    search: Search = own_key()       # the suffix search's counts (`n2g_results`)
+    averages: dict[str, Averages]    # {"anywhere" | "anchored": micro and macro P/R/F1}
     baseline_f1: dict        # {"micro" | "macro": the always-active baseline's F1}
     explained: dict          # {mode: latents whose F1 is above their baseline}
     seconds: dict            # the first run's wall time per stage
@@ -113,7 +113,7 @@ def write_table2(result: N2GResult, name: str) -> Path:
         preset=result.preset, rank_steps=result.rank_steps, eval_steps=result.eval_steps, eval_problems=result.eval_problems,
         latents=len(result.latents), labeller=result.labeller, config=result.config, dtype=result.dtype, search=s,
         averages=result.averages, baseline_f1={r["latent"].strip("*"): r["F1_base"] for r in rows[len(per):]}, explained=explained,
-        seconds=result.seconds, shared=result.shared, categories=dict(Counter(r["category"] for r in result.latents))))
+        seconds=result.seconds, shared=result.shared, categories=dict(Counter(r.category for r in result.latents))))
     sh = result.shared
     summary = [dict(measure=m, value=sh[k]) for k, m in SHARED_MEASURES.items()]
     atomic_write_text(figs / f"table2_shared_unique_{name}.md",
@@ -127,7 +127,7 @@ def write_figure2(result: N2GResult, name: str) -> Path:
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     figs, n = figures_dir(), len(result.latents)
-    counts = Counter(r["category"] for r in result.latents)
+    counts = Counter(r.category for r in result.latents)
     ours = [100 * counts[c] / max(n, 1) for c in CATEGORIES]
     x = np.arange(len(CATEGORIES))
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
@@ -153,14 +153,14 @@ def _token_span(text: str, cls: str) -> str:
     shown = text.replace("\n", "\u21b5\n")
     return f'<span class="{cls}">{html.escape(shown)}</span>' if cls else html.escape(shown)
 
-def latent_section(r: dict) -> str:
+def latent_section(r: LatentRow) -> str:
     "The HTML of one latent."
-    ev = {m: prf(r["eval"][m]["tp"], r["eval"][m]["fp"], r["eval"][m]["fn"]) for m in ("anywhere", "anchored")}
-    stats = " &middot; ".join(f"{m}: P {v['precision']:.2f} R {v['recall']:.2f} F1 {v['f1']:.2f}" for m, v in ev.items())
-    pats = "".join(f'<code class="pat">{"".join(_token_span(t, "wild" if t == "*" else "") for t in p["text"])}</code>'
-                   f'<small>&times;{p["examples"]}</small> ' for p in r["patterns"]) or "<i>no pattern: no step-only suffix keeps half the activation</i>"
+    ev = {m: r.eval[m].prf for m in ("anywhere", "anchored")}
+    stats = " &middot; ".join(f"{m}: P {v.precision:.2f} R {v.recall:.2f} F1 {v.f1:.2f}" for m, v in ev.items())
+    pats = "".join(f'<code class="pat">{"".join(_token_span(t, "wild" if t == "*" else "") for t in p.text)}</code>'
+                   f'<small>&times;{p.examples}</small> ' for p in r.patterns) or "<i>no pattern: no step-only suffix keeps half the activation</i>"
     rows = []
-    for e in r["page"]:
+    for e in r.page:
         classes = ["hit" if i in set(e["matched"]) else "sep" if i == e["step_start"] else "ctx" if i < e["step_start"] else ""
                    for i in range(len(e["tokens"]))]
         toks, i = [], 0
@@ -169,15 +169,15 @@ def latent_section(r: dict) -> str:
             while j < len(classes) and classes[j] == classes[i]: j += 1
             toks.append(_token_span("".join(e["tokens"][i:j]), classes[i])); i = j
         rows.append(f'<tr><td class="act">{e["activation"]:.3f}</td><td class="tok">{"&hellip;" if e["context_cut"] else ""}{"".join(toks)}</td></tr>')
-    return (f'<section id="latent-{r["latent"]}"><h2>Latent {r["latent"]} (rank {r["rank"]}): {html.escape(r["category"])}</h2>'
-            f'<div class="meta">{html.escape(r["label"])} &middot; labelled by {html.escape(r["labeller"])} &middot; summed activation '
-            f'{r["total"]:.2f} &middot; active on {r["support"]} held-out steps<br>{stats}</div>'
+    return (f'<section id="latent-{r.latent}"><h2>Latent {r.latent} (rank {r.rank}): {html.escape(r.category)}</h2>'
+            f'<div class="meta">{html.escape(r.label)} &middot; labelled by {html.escape(r.labeller)} &middot; summed activation '
+            f'{r.total:.2f} &middot; active on {r.support} held-out steps<br>{stats}</div>'
             f'<p>{pats}</p><table><tr><th>z&#770;</th><th>top steps (grey: end of the context; green: &lt;sep&gt;; '
             f'yellow: tokens a pattern matches)</th></tr>{"".join(rows)}</table></section>')
 
 def write_latent_pages(result: N2GResult, name: str) -> Path:
     "figures/latents_<name>.html: a section per mined latent."
-    nav = "".join(f'<a href="#latent-{r["latent"]}">{r["latent"]}</a>' for r in result.latents)
+    nav = "".join(f'<a href="#latent-{r.latent}">{r.latent}</a>' for r in result.latents)
     body = (f"<h1>SSAE latents ({html.escape(name)} preset)</h1><p>{len(result.latents)} latents with the largest summed activation "
             f"over {result.rank_steps} GSM8K training steps; P/R/F1 on {result.eval_steps} held-out test steps; categories by "
             f"{html.escape(result.labeller)}. A pattern is the token ids before the step's eos; &lowast; matches any token.</p>"
@@ -188,12 +188,12 @@ def write_latent_pages(result: N2GResult, name: str) -> Path:
 # %% ../nbs/10a_table2.ipynb #d8c11ab3
 def search_report(summary: Table2Summary) -> str:
     "The search statistics of a `table2_<preset>.json` as Markdown bullets."
-    s, n = summary.search, summary.search["examples"]
+    s, n = summary.search, summary.search.examples
     pct = lambda a, b: f"{a} of {b} ({100 * a / max(b, 1):.0f}%)"
     return (f"- examples mined: {n} ({summary.latents} latents); with a suffix within `<sep> step <eos>` keeping "
-            f"{summary.config['threshold']} of the full activation: {pct(s['with_suffix'], n)}; with a pattern: {pct(s['with_pattern'], n)}\n"
-            f"- mean suffix length {s['mean_suffix']:.1f} tokens (eos included); mean pattern length {s['mean_pattern_tokens']:.1f} tokens (wildcards included)\n"
-            f"- binary search over suffix lengths picks the linear scan's length in {pct(s['bisect_same_length'], s['with_suffix'])} of the examples with a suffix\n"
+            f"{summary.config['threshold']} of the full activation: {pct(s.with_suffix, n)}; with a pattern: {pct(s.with_pattern, n)}\n"
+            f"- mean suffix length {s.mean_suffix:.1f} tokens (eos included); mean pattern length {s.mean_pattern_tokens:.1f} tokens (wildcards included)\n"
+            f"- binary search over suffix lengths picks the linear scan's length in {pct(s.bisect_same_length, s.with_suffix)} of the examples with a suffix\n"
             f"- wall time of the first run (s): {summary.seconds}\n")
 
 def verdicts(summary: Table2Summary, table: "pd.DataFrame") -> str:
@@ -204,8 +204,8 @@ def verdicts(summary: Table2Summary, table: "pd.DataFrame") -> str:
     explained = lambda tag: int(per["explained"].map(lambda s: tag in str(s).split(", ")).sum())
     base = float(table.loc[table["latent"] == "micro", "F1_base"].iloc[0])
     cats = summary.categories
-    return (f"- Micro F1 {av['anywhere']['micro']['f1']:.2f} (anywhere) and {av['anchored']['micro']['f1']:.2f} (anchored); macro F1 "
-            f"{av['anywhere']['macro']['f1']:.2f} and {av['anchored']['macro']['f1']:.2f}, over {summary.latents} latents and "
+    return (f"- Micro F1 {av['anywhere'].micro.f1:.2f} (anywhere) and {av['anchored'].micro.f1:.2f} (anchored); macro F1 "
+            f"{av['anywhere'].macro.f1:.2f} and {av['anchored'].macro.f1:.2f}, over {summary.latents} latents and "
             f"{summary.eval_steps} held-out steps.\n"
             f"- Latents explained by their patterns (F1 above the always-active baseline F1_base): {explained('any')} of {len(per)} "
             f"anywhere, {explained('anch')} anchored; the baseline's micro F1 is {base:.2f}. Patterns with precision >= 0.8: "
