@@ -8,6 +8,7 @@ import dataclasses, hashlib, json, os, re, sqlite3, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -27,10 +28,10 @@ from .checkpoint import encode_split, load_ssae, state_cache_dir
 __all__ = ['INTERVENTIONS', 'CONTROLS', 'REFERENCES', 'CONDITIONS', 'OP_KEYWORDS', 'RUBRIC_SYSTEM', 'RUBRIC', 'MEASURES',
            'SWAP_VERSION', 'sample_pairs', 'unit_norm', 'as_code', 'full_swap', 'unique_exchange',
            'shared_perturbation', 'intervention_codes', 'numbers_in', 'entities_in', 'content_items',
-           'background_counts', 'operation', 'transfer_flags', 'fmt_ci', 'category_counts', 'Agreement', 'agreement',
-           'RatingItem', 'clip', 'rating_messages', 'parse_rating', 'Rating', 'Rater', 'LocalRater', 'APIRater',
-           'api_raters', 'RatingCache', 'cached_ratings', 'prior_mean_codes', 'swap_codes', 'condition_measures',
-           'summarize', 'judge_items', 'SwapResult', 'run_swap']
+           'background_counts', 'operation', 'transfer_flags', 'Interval', 'fmt_ci', 'category_counts', 'Agreement',
+           'agreement', 'RatingItem', 'clip', 'rating_messages', 'parse_rating', 'Rating', 'Rater', 'LocalRater',
+           'APIRater', 'api_raters', 'RatingCache', 'cached_ratings', 'prior_mean_codes', 'swap_codes',
+           'condition_measures', 'MeasureSummary', 'summarize', 'judge_items', 'SwapResult', 'run_swap']
 
 # %% ../nbs/11_swap.ipynb #1ca20b4e
 INTERVENTIONS = ("full_swap", "unique_exchange", "shared_perturbation")
@@ -135,6 +136,12 @@ def transfer_flags(decoded: str, a_step: str, b_step: str, tokenizer) -> dict[st
                 len_a=abs(len(d) - len(a)) < abs(len(d) - len(b)), len_b=abs(len(d) - len(b)) < abs(len(d) - len(a)))
 
 # %% ../nbs/11_swap.ipynb #7ef4fed7
+class Interval(NamedTuple):
+    "An estimate with its 95% bootstrap interval (`bootstrap_ci`); a tuple, so a JSON file holds it as [estimate, low, high]."
+    estimate: float
+    low: float
+    high: float
+
 def fmt_ci(est: tuple[float, float, float]) -> str:
     "`0.123 [0.100, 0.150]`, or `n/a`."
     return "n/a" if np.isnan(est[0]) else f"{est[0]:.3f} [{est[1]:.3f}, {est[2]:.3f}]"
@@ -368,10 +375,25 @@ def condition_measures(steps: list[str], a_ctx: list[str], b_ctx: list[str], a_s
     flags = [transfer_flags(s, sa, sb, tokenizer) for s, sa, sb in zip(steps, a_step, b_step)]
     return dict(items=counts[:, 0], leaked=counts[:, 1], grounded=counts[:, 2], **{k: np.array([f[k] for f in flags], dtype=float) for k in MEASURES[2:]})
 
-def summarize(m: dict[str, np.ndarray], n_boot: int, seed: int) -> dict[str, tuple[float, float, float]]:
+@dataclass(frozen=True)
+class MeasureSummary:
+    "One condition's measures with their bootstrap intervals (`summarize`): leakage and grounding as shares of all items, the flags as rates."
+    leakage: Interval     # content items of A's context (and not B's) in the decoded step
+    grounding: Interval   # content items of B's context
+    op_a: Interval        # the decoded step's operation is A's step's
+    op_b: Interval
+    tok_a: Interval       # its first token is A's step's
+    tok_b: Interval
+    len_a: Interval       # its length is nearer A's step's than B's
+    len_b: Interval
+
+    def __post_init__(self):   # a JSON record holds each interval as a list, which `from_record` reads as one: made an Interval
+        for f in dataclasses.fields(self): object.__setattr__(self, f.name, Interval(*getattr(self, f.name)))
+
+def summarize(m: dict[str, np.ndarray], n_boot: int, seed: int) -> MeasureSummary:
     "Each measure with its bootstrap interval: leakage and grounding as shares of all items, the flags as rates."
     out = dict(leakage=bootstrap_ci(m["leaked"], m["items"], n_boot, seed), grounding=bootstrap_ci(m["grounded"], m["items"], n_boot, seed))
-    return out | {k: bootstrap_ci(m[k], None, n_boot, seed) for k in MEASURES[2:]}
+    return MeasureSummary(**out, **{k: bootstrap_ci(m[k], None, n_boot, seed) for k in MEASURES[2:]})
 
 # %% ../nbs/11_swap.ipynb #8dcb4fed
 SWAP_VERSION = 1   # part of the cache key: bump when a change alters decoded steps
@@ -405,7 +427,7 @@ class SwapResult:
     a_ctx: list
     b_ctx: list
     measures: dict       # {condition: {measure: a value per pair}} (`condition_measures`)
-    summary: dict        # {condition: {measure: (estimate, low, high)}} (`summarize`)
+    summary: dict[str, MeasureSummary]   # {condition: its measures' intervals} (`summarize`)
     ratings: dict        # {judge: {condition: a `Rating` record per judged pair}}
     active: dict         # mean active dimensions of A's and B's codes, shared ones, pairs sharing none
     seconds: dict        # wall time per stage

@@ -12,8 +12,8 @@ import numpy as np
 
 from .core import figures_dir
 from .store import atomic_write_text, markdown_table, save_text_figure
-from .evaluate import from_record, results_table, to_record, write_json
-from .swap import INTERVENTIONS, REFERENCES, Agreement, SwapResult, agreement, category_counts, fmt_ci
+from .evaluate import own_key, results_table, write_json
+from .swap import INTERVENTIONS, REFERENCES, Agreement, Interval, MeasureSummary, SwapResult, agreement, category_counts, fmt_ci
 from .tables import latex_table
 
 # %% auto #0
@@ -78,7 +78,7 @@ def table3_rows(result: SwapResult) -> list[dict]:
     for c in result.conditions:
         s = result.summary[c]
         row = {"condition": LABELS[c], "pairs": result.n_pairs}
-        row |= dict(zip(COLUMNS[2:], (fmt_ci(s[k]) for k in ("leakage", "grounding", "op_a", "op_b", "tok_a", "tok_b", "len_a"))))
+        row |= dict(zip(COLUMNS[2:], (fmt_ci(getattr(s, k)) for k in ("leakage", "grounding", "op_a", "op_b", "tok_a", "tok_b", "len_a"))))
         for j in result.judges:
             m, n, und = mean_score(result.ratings[j][c])
             row[f"judge {j}"] = f"{m:.2f} (n={n}" + (f", {und} undecided)" if und else ")")
@@ -93,9 +93,9 @@ def table3_rows(result: SwapResult) -> list[dict]:
 @dataclass(frozen=True)
 class Table3Summary:
     "What figures/table3_<name>.json records of a latent-swap run (`write_table3`); `swap_findings` reads it."
-    summary: dict        # {condition: {measure: [estimate, low, high]}} (`swap.summarize`)
-    calibration: list    # a `Calibration` record per judge
-    agreement: dict      # the judges' `Agreement` record
+    summary: dict[str, MeasureSummary]   # {condition: its measures' intervals} (`swap.summarize`)
+    calibration: list[Calibration]      # per judge
+    agreement: Agreement = own_key()    # among the judges
     judge_means: dict    # {judge: mean score over the decoded conditions' items}
     active: dict         # mean active dimensions of A's and B's codes, shared ones, pairs sharing none
     n_pairs: int
@@ -134,7 +134,7 @@ def write_table3(result: SwapResult, name: str) -> Path:
     buf = io.StringIO(); w = csv.DictWriter(buf, columns); w.writeheader(); w.writerows(rows)
     atomic_write_text(figs / f"table3_{name}.csv", buf.getvalue())
     write_json(figs / f"table3_{name}.json", Table3Summary(
-        summary=result.summary, calibration=[to_record(c) for c in calib], agreement=to_record(agree), judge_means=means, active=a,
+        summary=result.summary, calibration=calib, agreement=agree, judge_means=means, active=a,
         n_pairs=result.n_pairs, n_judged=result.n_judged, judges=result.judges, seconds=result.seconds, config=result.config))
     return figs / f"table3_{name}.md"
 
@@ -156,27 +156,27 @@ def write_swap_examples(result: SwapResult, name: str, k: int = 5) -> Path:
     return figs / f"swap_examples_{name}.md"
 
 # %% ../nbs/11a_table3.ipynb #d7138734
-def _above(x, y) -> bool: return x[1] > y[2]   # x's interval entirely above y's
+def _above(x: Interval, y: Interval) -> bool: return x.low > y.high   # x's interval entirely above y's
 
 def swap_findings(t: Table3Summary) -> list[str]:
     "Sentences on the disentanglement claim from a `table3_<preset>.json` (its `summary`, `calibration`)."
     s, ctl, out = t.summary, t.summary["own_code"], []
-    f = lambda e: fmt_ci(tuple(e))
+    f = fmt_ci
     for c in INTERVENTIONS:
-        moved = [k for k, name in (("op_a", "operation"), ("tok_a", "first token"), ("len_a", "length")) if _above(s[c][k], ctl[k])]
+        moved = [k for k, name in (("op_a", "operation"), ("tok_a", "first token"), ("len_a", "length")) if _above(getattr(s[c], k), getattr(ctl, k))]
         names = {"op_a": "operation", "tok_a": "first token", "len_a": "length"}
-        out.append(f"{LABELS[c]}: follows A's step in operation {f(s[c]['op_a'])} vs {f(ctl['op_a'])} under B's own code, first token "
-                   f"{f(s[c]['tok_a'])} vs {f(ctl['tok_a'])}; " + (f"transfers {', '.join(names[k] for k in moved)}" if moved else "transfers none of the three")
-                   + f"; leakage {f(s[c]['leakage'])} vs {f(ctl['leakage'])} (" + ("above the control" if _above(s[c]["leakage"], ctl["leakage"]) else "not above the control")
-                   + f"), grounding in B's context {f(s[c]['grounding'])} vs {f(ctl['grounding'])}.")
-    own_vs_swap = _above(ctl["tok_b"], s["full_swap"]["tok_b"])
-    out.append(f"B's own code starts the decoded step with B's first token in {f(ctl['tok_b'])} of pairs, A's code in {f(s['full_swap']['tok_b'])}, "
-               f"the context prior's mean in {f(s['prior_mean']['tok_b'])}" if "prior_mean" in s else
-               f"B's own code starts the decoded step with B's first token in {f(ctl['tok_b'])} of pairs, A's code in {f(s['full_swap']['tok_b'])}")
+        out.append(f"{LABELS[c]}: follows A's step in operation {f(s[c].op_a)} vs {f(ctl.op_a)} under B's own code, first token "
+                   f"{f(s[c].tok_a)} vs {f(ctl.tok_a)}; " + (f"transfers {', '.join(names[k] for k in moved)}" if moved else "transfers none of the three")
+                   + f"; leakage {f(s[c].leakage)} vs {f(ctl.leakage)} (" + ("above the control" if _above(s[c].leakage, ctl.leakage) else "not above the control")
+                   + f"), grounding in B's context {f(s[c].grounding)} vs {f(ctl.grounding)}.")
+    own_vs_swap = _above(ctl.tok_b, s["full_swap"].tok_b)
+    out.append(f"B's own code starts the decoded step with B's first token in {f(ctl.tok_b)} of pairs, A's code in {f(s['full_swap'].tok_b)}, "
+               f"the context prior's mean in {f(s['prior_mean'].tok_b)}" if "prior_mean" in s else
+               f"B's own code starts the decoded step with B's first token in {f(ctl.tok_b)} of pairs, A's code in {f(s['full_swap'].tok_b)}")
     out[-1] += (": the code carries something of its own step beyond the context." if own_vs_swap else ": no more than the context does.")
     ref = s["a_step_copied"]
-    out.append(f"For scale, A's step copied verbatim leaks {f(ref['leakage'])} and follows A's operation in {f(ref['op_a'])} of pairs.")
-    for cal in (from_record(Calibration, c) for c in t.calibration):
+    out.append(f"For scale, A's step copied verbatim leaks {f(ref.leakage)} and follows A's operation in {f(ref.op_a)} of pairs.")
+    for cal in t.calibration:
         ok = cal.auroc >= 0.7 and cal.right_side >= 0.7
         out.append(f"Judge {cal.judge} on the calibration set ({cal.n} items): mean {cal.mean_own:.2f} for B's own steps and "
                    f"{cal.mean_copied:.2f} for A's copied steps, {cal.right_side:.2f} on the right side of 3, AUROC {cal.auroc:.2f}: "
