@@ -32,9 +32,9 @@ from .token_sae import load_token_sae, token_sae_step_features
 # %% auto #0
 __all__ = ['KINDS', 'TASKS', 'PROBES', 'TABLE1_FEATURES', 'PAPER_TABLE1', 'TABLE1_COLUMNS', 'ROW_ORDER', 'FIGURE1_FEATURES',
            'grouped_folds', 'Task', 'TokenClasses', 'naive_probe', 'RowSpace', 'linear_probe', 'MLP', 'mlp_probe',
-           'fold_scores', 'cross_validate', 'summarise', 'token_sae_dir', 'token_sae_features', 'feature_matrix',
-           'probe_results', 'table1_frame', 'Table1Meta', 'table1_caption', 'table1_csv', 'frame_table', 'frame_latex',
-           'write_table1', 'write_figure1', 'table1', 'compare', 'claims']
+           'FoldScores', 'fold_scores', 'cross_validate', 'summarise', 'token_sae_dir', 'token_sae_features',
+           'feature_matrix', 'probe_results', 'table1_frame', 'Table1Meta', 'table1_caption', 'table1_csv',
+           'frame_table', 'frame_latex', 'write_table1', 'write_figure1', 'table1', 'compare', 'claims']
 
 # %% ../nbs/09_probe.ipynb #13e09185
 def grouped_folds(groups, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -156,19 +156,31 @@ def mlp_probe(kind: str, X, y, groups, cfg: ProbeConfig, n_classes: int | None =
 PROBES = {"linear": linear_probe, "mlp": mlp_probe}
 
 # %% ../nbs/09_probe.ipynb #84c1970a
-def fold_scores(kind: str, pred, y, tokens: TokenClasses | None = None, y_train=None) -> dict[str, float]:
+@dataclass(frozen=True)
+class FoldScores:
+    "The metrics of one test part (`fold_scores`): those of its task's kind, the others None; its size once `cross_validate` sets it."
+    accuracy: float | None = None   # label: share right at 0.5
+    majority: float | None = None   # label: share of the training part's majority label
+    auroc: float | None = None      # label: nan when the test part has one class
+    rmse: float | None = None       # length
+    mse: float | None = None        # length
+    ppl: float | None = None        # first token: perplexity over the known tokens and OTHER
+    n_test: int | None = None       # steps in the test part
+    n_features: int | None = None   # feature columns the probe read
+
+def fold_scores(kind: str, pred, y, tokens: TokenClasses | None = None, y_train=None) -> FoldScores:
     "The metrics of one test part."
     y = np.asarray(y)
     if kind == "label":
         majority = float(np.mean(y_train) >= 0.5)
-        return dict(accuracy=float(np.mean((pred >= 0.5) == y)), majority=float(np.mean(y == majority)),
-                    auroc=float(roc_auc_score(y, pred)) if len(np.unique(y)) == 2 else math.nan)
+        return FoldScores(accuracy=float(np.mean((pred >= 0.5) == y)), majority=float(np.mean(y == majority)),
+                          auroc=float(roc_auc_score(y, pred)) if len(np.unique(y)) == 2 else math.nan)
     if kind == "length":
         mse = float(np.mean((pred - y) ** 2))
-        return dict(rmse=math.sqrt(mse), mse=mse)
-    return dict(ppl=float(np.exp(-tokens.log_prob(pred, y).mean())))
+        return FoldScores(rmse=math.sqrt(mse), mse=mse)
+    return FoldScores(ppl=float(np.exp(-tokens.log_prob(pred, y).mean())))
 
-def cross_validate(kind: str, X, y, groups, probe: str | None, cfg: ProbeConfig, vocab_size: int | None = None) -> list[dict]:
+def cross_validate(kind: str, X, y, groups, probe: str | None, cfg: ProbeConfig, vocab_size: int | None = None) -> list[FoldScores]:
     "Scores of `probe` (None: naive) on each outer fold; rows with a None target are left out."
     keep = np.array([v is not None and not (isinstance(v, float) and math.isnan(v)) for v in y])
     y, groups = np.asarray([v for v, k in zip(y, keep) if k]), np.asarray(groups)[keep]
@@ -185,11 +197,13 @@ def cross_validate(kind: str, X, y, groups, probe: str | None, cfg: ProbeConfig,
             # would stay at zero or at random init); dropping them makes wide sparse codes cheap to probe.
             cols = np.flatnonzero(np.any(X[tr] != 0, axis=0))
             predict, X_te = PROBES[probe](kind, X[tr][:, cols], target, groups[tr], cfg, n_classes), X[te][:, cols]
-        scores.append(dict(fold_scores(kind, predict(X_te), y[te], classes, y[tr]), n_test=len(te), n_features=X_te.shape[1]))
+        scores.append(dataclasses.replace(fold_scores(kind, predict(X_te), y[te], classes, y[tr]), n_test=len(te), n_features=X_te.shape[1]))
     return scores
 
-def summarise(scores: list[dict]) -> dict:
-    "Mean, 95% t-interval half-width and number of folds of each metric; the number of steps scored and the mean feature count."
+def summarise(folds: list[FoldScores]) -> dict:
+    """Mean, 95% t-interval half-width and number of folds of each metric the folds have; the number of steps scored and
+    the mean feature count."""
+    scores = [to_record(s) for s in folds]   # each fold's metrics, in field order, the absent ones left out
     out = dict(n=int(sum(s["n_test"] for s in scores)), n_features=float(np.mean([s["n_features"] for s in scores])))
     for m in (k for k in scores[0] if k not in ("n_test", "n_features")):
         v = np.array([s[m] for s in scores], dtype=float)
