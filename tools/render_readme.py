@@ -2,9 +2,8 @@
 
 Replaces the text between `<!-- results:begin -->` and `<!-- results:end -->` in README.md with the
 SSAE's held-out metrics against the quality bar, the ablation table (validation), Table 1 (linear probes),
-the claim-by-claim verdicts of the preset and the benchmarks. Every table and the claims are read from their data
-files (JSON or CSV) through the package's own readers, never from the Markdown beside them; the benchmarks' notes
-are the one exception (the benchmarks notebook writes them as text, `figures/bench_<preset>.md`).
+the claim-by-claim verdicts of the preset and the benchmarks. Every table, the claims and the benchmarks' notes are
+read from their data files (JSON or CSV) through the package's own readers, never from the Markdown beside them.
 Usage: python tools/render_readme.py [PRESET]   (`make reproduce` runs it)
 """
 import re, sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ssae.ablations import README_COLUMNS, recorded_rows
+from ssae.bench import BenchReport, bench_body
 from ssae.evaluate import RunSummary, read_json, results_table
 from ssae.probe import TABLE1_COLUMNS, Table1Meta, claims, frame_table, table1_caption, table1_frame
 from ssae.report import metric_rows, quality_bar
@@ -70,8 +70,8 @@ def render(preset: str) -> str:
         parts += [linear_table(preset), f"![Figure 1](figures/figure1_{preset}.png)\n"]
     if (figs / f"table1_{preset}.csv").exists() and (figs / f"claims_{preset}.md").exists():   # the chapter wrote its claims
         parts += [f"**What holds of the paper's Table 1 claims** (`figures/claims_{preset}.md`):\n", claims(figs / f"table1_{preset}.csv")]
-    if (figs / f"bench_{preset}.md").exists():   # written by `make bench`, not by `make reproduce`
-        body = (figs / f"bench_{preset}.md").read_text().split("\n", 2)[2]
+    if (figs / f"bench_{preset}.json").exists():   # written by `make bench`, not by `make reproduce`
+        body = bench_body(read_json(BenchReport, figs / f"bench_{preset}.json"))
         parts += [f"**Speed** (`make bench`, `figures/bench_{preset}.md`; ratios against the strongest baseline, run in the same process):\n", body]
     return "\n".join(parts)
 
