@@ -271,7 +271,7 @@ def evaluate_ssae(model: SSAE, split: StepSplit, states: dict | None, batch_size
                   usage=code_usage(codes), n_eval_steps=int(steps))
 
 # %% ../nbs/05a_evaluate.ipynb #f45197da
-BASELINE_VERSION = 2   # bump when the fit changes, so cached baselines are refitted (2: the shared-context path, the prefix kept)
+BASELINE_VERSION = 3   # bump when the fit changes, so cached baselines are refitted (3: from the decoder's initial prefix)
 
 @dataclass(frozen=True)
 class ContextNLL:
@@ -360,9 +360,10 @@ class SSAEMetrics:
     reconstruction: Reconstruction | None = None
 
 def plateau_baseline(p: Preset, model: SSAE, splits: dict, device, dtype) -> PlateauFit:
-    """The constant prefix of `model`'s decoder fitted to a plateau from `model.null_prefix` (which is left as it was), with its
-    NLL per token on the validation subset the training evaluations score and on all test steps (and their token and step
-    counts). Cached in `runs/<preset>/baseline/`; computed on rank 0, read by the other processes."""
+    """The constant prefix of `model`'s decoder fitted to a plateau from the decoder's initial prefix (`SSAE.initial_prefix`,
+    never the prefix a run trained: the cache key does not hold it), with its NLL per token on the validation subset the
+    training evaluations score and on all test steps (and their token and step counts). `model.null_prefix` is left as it
+    was. Cached in `runs/<preset>/baseline/`; computed on rank 0, read by the other processes."""
     c = model.config
     key = fingerprint(model_revision(c.base_model, c.seed), c.n_prefix, c.prefix_at, [s.problem_ids for s in splits.values()],
                       p.max_context_tokens, p.max_step_tokens, p.phase1.eval_examples, dataclasses.asdict(p.baseline), str(dtype),
@@ -370,6 +371,7 @@ def plateau_baseline(p: Preset, model: SSAE, splits: dict, device, dtype) -> Pla
     path = run_dir(p, "baseline") / f"{key}.json"
     def fit() -> dict:
         start = model.null_prefix.detach().clone()
+        with torch.no_grad(): model.null_prefix.copy_(model.initial_prefix())   # every run of this decoder: one start, one fit
         out = fit_constant_prefix(model, splits["train"], splits["val"], p.baseline, device, dtype, p.phase1.eval_examples, p.seed)
         test = context_only_nll(model, splits["test"], p.baseline.batch_size, device, dtype)
         fitted = model.null_prefix.detach().float().cpu().tolist()

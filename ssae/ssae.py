@@ -116,7 +116,7 @@ class SSAE(nn.Module):
         # Seeded init so that a run is reproducible whatever happened to the global RNG. The
         # projection starts at a neutral "average token" prefix: its output bias is the mean
         # token embedding and its weights are small, so early training does not shock the decoder.
-        mean_embed = self.decoder.get_input_embeddings().weight.mean(0)
+        mean_embed = self.initial_prefix()[0]
         for lin in (self.sparse, self.project[0], self.project[2]):
             bound = 1 / math.sqrt(lin.in_features)
             lin.weight.uniform_(-bound, bound, generator=gen); lin.bias.uniform_(-bound, bound, generator=gen)
@@ -127,6 +127,12 @@ class SSAE(nn.Module):
         if self.memory is not None:   # the average token, each a little apart
             noise = torch.randn(self.memory.shape, generator=gen) * self.decoder.get_input_embeddings().weight.std()
             self.memory.copy_(mean_embed + 0.1 * noise)
+
+    @torch.no_grad()
+    def initial_prefix(self) -> torch.Tensor:
+        "The prefix [n_prefix, d] every SSAE of this decoder starts from: the decoder's average input token, n_prefix times."
+        mean_embed = self.decoder.get_input_embeddings().weight.mean(0)
+        return mean_embed.expand(self.config.n_prefix, -1).clone()
 
     @classmethod
     def from_base(cls, config: SSAEConfig, device="cpu") -> SSAE:
