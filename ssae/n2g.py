@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_n2g.ipynb #e6f59d0e
 from __future__ import annotations
-import dataclasses, hashlib, json, os, re, time
+import dataclasses, os, time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,22 +14,22 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .core import N2GConfig, Preset, autocast, figures_dir, run_dir
-from .store import atomic_write_text, cached_json, file_sha, fingerprint, load_json, markdown_table, progress, save_json
+from .core import N2GConfig, Preset, autocast, run_dir
+from .store import cached_json, file_sha, fingerprint, progress
 from .evaluate import from_record, own_key, to_record
+from .categories import judge_category, rule_category
 from .features import chapter_setup
 from .segment import StepSplit, gsm8k_splits
 from .ssae import SSAE
 from .checkpoint import encode_split, load_ssae, state_cache_dir
 
 # %% auto #0
-__all__ = ['ActivationFn', 'WILDCARD', 'PAD', 'CATEGORIES', 'PAPER_SHARES', 'JUDGE_PROMPT', 'N2G_VERSION', 'RULE_LABELLER',
-           'head_split', 'split_codes', 'rank_latents', 'top_rows', 'encoder_input', 'token_batches', 'ssae_activation',
-           'Example', 'shortest_suffixes', 'bisect_suffixes', 'as_pattern', 'wildcards', 'mine', 'mine_one_by_one',
-           'id_matrix', 'pattern_hits', 'match_starts', 'PRF', 'Confusion', 'Averages', 'prf', 'confusion', 'averages',
-           'token_class', 'rule_category', 'parse_category', 'judge_category', 'shared_unique', 'mine_latents',
-           'distinct_patterns', 'evaluate_patterns', 'heldout_sequences', 'Pattern', 'LatentRow', 'Search', 'N2GResult',
-           'n2g_results', 'label_latents', 'final_step_rows', 'write_final_steps']
+__all__ = ['ActivationFn', 'WILDCARD', 'PAD', 'N2G_VERSION', 'RULE_LABELLER', 'head_split', 'split_codes', 'rank_latents',
+           'top_rows', 'encoder_input', 'token_batches', 'ssae_activation', 'Example', 'shortest_suffixes',
+           'bisect_suffixes', 'as_pattern', 'wildcards', 'mine', 'mine_one_by_one', 'id_matrix', 'pattern_hits',
+           'match_starts', 'PRF', 'Confusion', 'Averages', 'prf', 'confusion', 'averages', 'SharedStats',
+           'SharedLatent', 'shared_unique', 'mine_latents', 'distinct_patterns', 'evaluate_patterns',
+           'heldout_sequences', 'Pattern', 'LatentRow', 'Search', 'N2GResult', 'n2g_results', 'label_latents']
 
 # %% ../nbs/10_n2g.ipynb #91d4111b
 def head_split(split: StepSplit, n: int | None) -> StepSplit:
@@ -255,65 +255,29 @@ def averages(counts: Sequence[Confusion]) -> Averages:
     macro = PRF(**{k: float(np.mean([getattr(p, k) for p in per])) if per else 0.0 for k in ("precision", "recall", "f1")})
     return Averages(micro=micro, macro=macro)
 
-# %% ../nbs/10_n2g.ipynb #70b2f802
-CATEGORIES = ("Final Answer Resolution", "Intermediate Calculation", "Reasoning & Context", "Structural & Syntax")
-PAPER_SHARES = {"Final Answer Resolution": 36, "Intermediate Calculation": 26, "Reasoning & Context": 20, "Structural & Syntax": 18}  # GSM8K-Qwen, % of 50
-_NUMERIC = re.compile(r"\s*(?:[\d$%+\-*/=×÷x]|(?<=\d)[.,](?=\d))+\s*")
-_CLASS_CATEGORY = {"number": CATEGORIES[1], "word": CATEGORIES[2], "layout": CATEGORIES[3]}
-
-def token_class(text: str) -> str:
-    "'answer', 'number', 'word' or 'layout' for the decoded text of one token."
-    t = text.strip()
-    if "#" in t or t.lower() == "answer": return "answer"
-    if t and any(ch.isdigit() or ch in "+-*/=×÷$%" for ch in t) and _NUMERIC.fullmatch(text) and t != "x": return "number"
-    if t == "x" and text.startswith(" "): return "number"   # " x " between numbers is a product in GSM8K
-    if re.search(r"[A-Za-z]", t) and not (t.startswith("<") and t.endswith(">")): return "word"
-    return "layout"
-
-def rule_category(pattern_texts: Sequence[Sequence[str]], example_steps: Sequence[Sequence[str]]) -> tuple[str, str]:
-    "(category, label) of a latent from its patterns' token texts (wildcards left out) and its examples' step token texts."
-    n_answer = sum(any(token_class(t) == "answer" for t in p) for p in pattern_texts)
-    finals = sum("####" in "".join(s) for s in example_steps)
-    tokens = [t for p in pattern_texts for t in p] or [t for s in example_steps for t in s]   # no pattern: the examples' steps
-    top = ", ".join(repr(t) for t, _ in Counter(tokens).most_common(3))
-    if pattern_texts and n_answer * 2 >= len(pattern_texts) or example_steps and finals * 2 >= len(example_steps):
-        return CATEGORIES[0], f"answer: {top}"
-    counts = Counter(token_class(t) for t in tokens)
-    counts.pop("answer", None)
-    if not counts: return CATEGORIES[3], "no tokens"
-    best = max(("number", "word", "layout"), key=lambda c: (counts[c], -("number", "word", "layout").index(c)))
-    return _CLASS_CATEGORY[best], f"{best}{'' if pattern_texts else ' (no pattern; step tokens)'}: {top}"
-
-# %% ../nbs/10_n2g.ipynb #d4d7901d
-JUDGE_PROMPT = ("These token patterns make one feature of a sparse autoencoder fire on steps of grade-school math solutions "
-                "(`*` matches any token). Give the feature a short label and pick its category from: " + "; ".join(CATEGORIES) +
-                ".\nAnswer in two lines:\nlabel: <a few words>\ncategory: <one of the four>\n\nPatterns:\n{patterns}\n\nTop steps:\n{steps}")
-
-def parse_category(reply: str | None) -> tuple[str | None, str]:
-    "(category or None, label) from a judge's reply."
-    text = reply or ""
-    norm = lambda s: re.sub(r"\s+", " ", s.lower().replace("&", "and")).strip()
-    found = sorted((norm(text).find(norm(c)), c) for c in CATEGORIES if norm(c) in norm(text))
-    label = re.search(r"label:\s*(.+)", text, re.I)
-    return (found[0][1] if found else None), (label[1].strip() if label else "")
-
-def judge_category(model: str, patterns: Sequence[str], steps: Sequence[str], cache: Path) -> tuple[str | None, str]:
-    """Ask the OpenAI-compatible judge (`SSAE_JUDGE_*`) for a latent's (category, label). A reply that names a category is
-    cached in `cache` by model and prompt; one that names none is not, so the next run asks again."""
-    from openai import OpenAI
-    prompt = JUDGE_PROMPT.format(patterns="\n".join(patterns), steps="\n".join(steps))
-    key = hashlib.sha256(json.dumps([model, prompt]).encode()).hexdigest()[:24]
-    path = cache / f"{key}.json"
-    if path.exists(): return parse_category(load_json(path)["reply"])
-    client = OpenAI(api_key=os.environ.get("SSAE_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
-                    base_url=os.environ.get("SSAE_JUDGE_BASE_URL") or None)
-    reply = client.chat.completions.create(model=model, temperature=0, messages=[{"role": "user", "content": prompt}]).choices[0].message.content
-    parsed = parse_category(reply)
-    if parsed[0] is not None: save_json(path, dict(reply=reply))
-    return parsed
-
 # %% ../nbs/10_n2g.ipynb #7f78dcc7
-def shared_unique(codes: torch.Tensor, problem_ids: Sequence[str], top: int = 5) -> tuple[dict, list[dict]]:
+@dataclass(frozen=True)
+class SharedStats:
+    "What consecutive held-out steps of a problem share (`shared_unique`); Table 2's shared-unique file names each measure."
+    steps: int
+    pairs: int                 # pairs of consecutive steps of one problem
+    active_per_step: float     # active dimensions, mean over steps
+    shared_per_pair: float     # dimensions both steps of a pair use, mean over pairs
+    alone_per_pair: float      # dimensions only one step of a pair uses, mean over pairs
+    shared_fraction: float     # shared / (shared + alone), mean over pairs
+    live_latents: int          # latents active on some step
+    latents_on_half: int       # latents active on >= 50% of steps
+    latents_5_to_50: int       # on 5-50% of steps
+    latents_under_5: int       # on some step but < 5% of steps
+
+@dataclass(frozen=True)
+class SharedLatent:
+    "One of the most often active latents (`shared_unique`)."
+    latent: int
+    active_share: float        # of the steps
+    kept_by_next_step: float   # pairs with both steps active over pairs with either
+
+def shared_unique(codes: torch.Tensor, problem_ids: Sequence[str], top: int = 5) -> tuple[SharedStats, list[SharedLatent]]:
     "Summary of the dimensions consecutive steps share, and the `top` most frequently active latents."
     active = (codes > 0).numpy()
     pairs = [(i, i + 1) for i in range(len(problem_ids) - 1) if problem_ids[i] == problem_ids[i + 1]]
@@ -321,16 +285,15 @@ def shared_unique(codes: torch.Tensor, problem_ids: Sequence[str], top: int = 5)
     both, either = (a & b).sum(1), (a | b).sum(1)
     freq = active.mean(0)
     live = active.any(0)
-    summary = dict(steps=len(active), pairs=len(pairs), active_per_step=float(active.sum(1).mean()),
-                   shared_per_pair=float(both.mean()) if pairs else 0.0,
-                   alone_per_pair=float((either - both).mean()) if pairs else 0.0,
-                   shared_fraction=float((both / np.maximum(either, 1)).mean()) if pairs else 0.0,
-                   live_latents=int(live.sum()), latents_on_half=int((freq >= 0.5).sum()),
-                   latents_5_to_50=int(((freq >= 0.05) & (freq < 0.5)).sum()), latents_under_5=int((live & (freq < 0.05)).sum()))
+    summary = SharedStats(steps=len(active), pairs=len(pairs), active_per_step=float(active.sum(1).mean()),
+                          shared_per_pair=float(both.mean()) if pairs else 0.0,
+                          alone_per_pair=float((either - both).mean()) if pairs else 0.0,
+                          shared_fraction=float((both / np.maximum(either, 1)).mean()) if pairs else 0.0,
+                          live_latents=int(live.sum()), latents_on_half=int((freq >= 0.5).sum()),
+                          latents_5_to_50=int(((freq >= 0.05) & (freq < 0.5)).sum()), latents_under_5=int((live & (freq < 0.05)).sum()))
     pair_share = (a & b).sum(0) / np.maximum((a | b).sum(0), 1)
     order = sorted(np.flatnonzero(live).tolist(), key=lambda j: (-freq[j], j))[:top]
-    rows = [dict(latent=j, active_share=float(freq[j]), kept_by_next_step=float(pair_share[j])) for j in order]
-    return summary, rows
+    return summary, [SharedLatent(latent=j, active_share=float(freq[j]), kept_by_next_step=float(pair_share[j])) for j in order]
 
 # %% ../nbs/10_n2g.ipynb #a0c6670e
 N2G_VERSION = 1   # part of the cache key: bump when the mining or its evaluation changes
@@ -432,8 +395,8 @@ class N2GResult:
     eval_problems: int
     latents: list[LatentRow]     # a row per mined latent in rank order
     search: Search = own_key()
-    shared: dict                 # `shared_unique`'s summary
-    shared_top: list             # `shared_unique`'s most often active latents
+    shared: SharedStats = own_key()   # `shared_unique`'s summary
+    shared_top: list[SharedLatent]    # `shared_unique`'s most often active latents
     averages: dict[str, Averages]   # {"anywhere" | "anchored": `averages`}
     seconds: dict                # the first run's wall time per stage
     labeller: str | None = None  # who labelled the latents (`label_latents`; the cached result has none)
@@ -499,25 +462,3 @@ def label_latents(result: N2GResult, tokenizer, split: StepSplit, judge_model: s
             if got: category, label, labeller = got, jl, f"judge {judge_model}"
         rows.append(dataclasses.replace(r, category=category, label=label, labeller=labeller))
     return dataclasses.replace(result, latents=rows, labeller=", ".join(sorted({r.labeller for r in rows})) or "none")
-
-# %% ../nbs/10_n2g.ipynb #6daf4be3
-def final_step_rows(p: Preset, result: N2GResult, top: int = 10) -> list[dict]:
-    "For the first `top` mined latents: active held-out steps, how many are a problem's last step, and the share of last steps covered."
-    cfg, run = N2GConfig(**result.config), chapter_setup(p, Path(result.checkpoint))
-    heldout = head_split(gsm8k_splits(p, run.tokenizer)["test"], cfg.eval_steps)
-    codes = split_codes(load_ssae(run.checkpoint, run.device)[0], heldout, p, run.device, run.dtype)
-    ids = heldout.problem_ids
-    last = np.array([i == len(ids) - 1 or ids[i] != ids[i + 1] for i in range(len(ids))])
-    rows = []
-    for r in result.latents[:top]:
-        on = (codes[:, r.latent] > 0).numpy()
-        rows.append(dict(latent=r.latent, category=r.category, active=int(on.sum()), last_steps_among_active=int((on & last).sum()),
-                         share_of_last_steps=float((on & last).sum() / max(last.sum(), 1))))
-    return rows
-
-def write_final_steps(rows: list[dict], name: str) -> Path:
-    "figures/table2_final_steps_<name>.md."
-    return atomic_write_text(figures_dir() / f"table2_final_steps_{name}.md",
-                             f"Top mined latents on held-out GSM8K test steps ({name} preset): active steps, how many are a problem's "
-                             "last step, and the share of all last steps on which the latent fires\n\n"
-                             + markdown_table(rows, ("latent", "category", "active", "last_steps_among_active", "share_of_last_steps")))
