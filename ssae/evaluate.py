@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_evaluate.ipynb #d24e5b43
 from __future__ import annotations
-import csv, dataclasses, math, types, typing
+import csv, dataclasses, hashlib, math, types, typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from .checkpoint import trained_weights_hash
 __all__ = ['RENAMED', 'BASELINE_VERSION', 'renamed', 'own_key', 'record_keys', 'to_record', 'from_record', 'write_json',
            'read_json', 'write_csv', 'read_csv', 'results_table', 'CodeUsage', 'Scores', 'shuffle_partners',
            'code_usage', 'frozen_codes', 'evaluate_ssae', 'ContextNLL', 'PlateauFit', 'context_only_nll',
-           'fit_constant_prefix', 'Reconstruction', 'SSAEMetrics', 'plateau_baseline', 'against_plateau',
+           'fit_constant_prefix', 'Reconstruction', 'SSAEMetrics', 'prefix_hash', 'plateau_baseline', 'against_plateau',
            'reconstruction_rate', 'PriorScores', 'PriorReport', 'prior_report', 'RunSummary']
 
 # %% ../nbs/05a_evaluate.ipynb #83c9e0fb
@@ -271,7 +271,7 @@ def evaluate_ssae(model: SSAE, split: StepSplit, states: dict | None, batch_size
                   usage=code_usage(codes), n_eval_steps=int(steps))
 
 # %% ../nbs/05a_evaluate.ipynb #f45197da
-BASELINE_VERSION = 3   # bump when the fit changes, so cached baselines are refitted (3: from the decoder's initial prefix)
+BASELINE_VERSION = 3   # bump when the fit changes, so cached baselines are refitted (3: keyed by the prefix it starts from)
 
 @dataclass(frozen=True)
 class ContextNLL:
@@ -359,19 +359,21 @@ class SSAEMetrics:
     n_eval_steps: int
     reconstruction: Reconstruction | None = None
 
+def prefix_hash(model: SSAE) -> str:
+    "SHA-256 of the constant prefix's values (fp32): where a fit of it starts."
+    return hashlib.sha256(model.null_prefix.detach().float().cpu().numpy().tobytes()).hexdigest()
+
 def plateau_baseline(p: Preset, model: SSAE, splits: dict, device, dtype) -> PlateauFit:
-    """The constant prefix of `model`'s decoder fitted to a plateau from the decoder's initial prefix (`SSAE.initial_prefix`,
-    never the prefix a run trained: the cache key does not hold it), with its NLL per token on the validation subset the
-    training evaluations score and on all test steps (and their token and step counts). `model.null_prefix` is left as it
-    was. Cached in `runs/<preset>/baseline/`; computed on rank 0, read by the other processes."""
+    """The constant prefix of `model`'s decoder fitted to a plateau from `model.null_prefix` (which is left as it was), with
+    its NLL per token on the validation subset the training evaluations score and on all test steps (and their token and
+    step counts). Cached in `runs/<preset>/baseline/` under the start too; computed on rank 0, read by the other processes."""
     c = model.config
     key = fingerprint(model_revision(c.base_model, c.seed), c.n_prefix, c.prefix_at, [s.problem_ids for s in splits.values()],
                       p.max_context_tokens, p.max_step_tokens, p.phase1.eval_examples, dataclasses.asdict(p.baseline), str(dtype),
-                      BASELINE_VERSION, *([trained_weights_hash(model.decoder)] if model.decoder_trains else []))
+                      BASELINE_VERSION, prefix_hash(model), *([trained_weights_hash(model.decoder)] if model.decoder_trains else []))
     path = run_dir(p, "baseline") / f"{key}.json"
     def fit() -> dict:
         start = model.null_prefix.detach().clone()
-        with torch.no_grad(): model.null_prefix.copy_(model.initial_prefix())   # every run of this decoder: one start, one fit
         out = fit_constant_prefix(model, splits["train"], splits["val"], p.baseline, device, dtype, p.phase1.eval_examples, p.seed)
         test = context_only_nll(model, splits["test"], p.baseline.batch_size, device, dtype)
         fitted = model.null_prefix.detach().float().cpu().tolist()
