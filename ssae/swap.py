@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .core import Preset, SwapConfig, autocast, run_dir
 from .store import bootstrap_ci, cached_json, cached_tensors, file_sha, fingerprint, progress
-from .evaluate import write_json
+from .evaluate import own_key, write_json
 from .data import load_benchmark, normalize_number
 from .features import chapter_setup
 from .judge import LocalScorer
@@ -31,7 +31,7 @@ __all__ = ['INTERVENTIONS', 'CONTROLS', 'REFERENCES', 'CONDITIONS', 'OP_KEYWORDS
            'background_counts', 'operation', 'transfer_flags', 'Interval', 'fmt_ci', 'category_counts', 'Agreement',
            'agreement', 'RatingItem', 'clip', 'rating_messages', 'parse_rating', 'Rating', 'Rater', 'LocalRater',
            'APIRater', 'api_raters', 'RatingCache', 'cached_ratings', 'prior_mean_codes', 'swap_codes',
-           'condition_measures', 'MeasureSummary', 'summarize', 'judge_items', 'SwapResult', 'run_swap']
+           'condition_measures', 'MeasureSummary', 'summarize', 'judge_items', 'ActiveDims', 'SwapResult', 'run_swap']
 
 # %% ../nbs/11_swap.ipynb #1ca20b4e
 INTERVENTIONS = ("full_swap", "unique_exchange", "shared_perturbation")
@@ -411,6 +411,14 @@ def judge_items(cond_steps: dict[str, list[str]], a_ctx: list[str], b_ctx: list[
 
 # %% ../nbs/11_swap.ipynb #9002ead9
 @dataclass(frozen=True)
+class ActiveDims:
+    "How many code dimensions the swap's pairs use: means per step of A's and B's, shared per pair, and pairs sharing none."
+    a: float
+    b: float
+    shared: float
+    no_shared: int
+
+@dataclass(frozen=True)
 class SwapResult:
     "A latent-swap run (`run_swap`), what `table3.write_table3` renders; written as `swap_<preset>.json` in its run folder."
     preset: str
@@ -428,8 +436,8 @@ class SwapResult:
     b_ctx: list
     measures: dict       # {condition: {measure: a value per pair}} (`condition_measures`)
     summary: dict[str, MeasureSummary]   # {condition: its measures' intervals} (`summarize`)
-    ratings: dict        # {judge: {condition: a `Rating` record per judged pair}}
-    active: dict         # mean active dimensions of A's and B's codes, shared ones, pairs sharing none
+    ratings: dict[str, dict[str, list[Rating]]]   # {judge: {condition: a rating per judged pair}}
+    active: ActiveDims = own_key()
     seconds: dict        # wall time per stage
 
 def run_swap(p: Preset, checkpoint: Path | None = None, config: SwapConfig | None = None, raters: list[Rater] | None = None) -> SwapResult:
@@ -471,15 +479,15 @@ def run_swap(p: Preset, checkpoint: Path | None = None, config: SwapConfig | Non
                                                 *api_raters(context_chars=cfg.context_chars)]
     ratings = {}
     with RatingCache(run_dir(p) / "ratings.sqlite") as cache:
-        for r in raters: ratings[r.name] = {c: [dataclasses.asdict(x) for x in cached_ratings(r, its, cache)] for c, its in items.items()}
+        for r in raters: ratings[r.name] = {c: cached_ratings(r, its, cache) for c, its in items.items()}
     seconds["judges"] = time.time() - t
     seconds["total"] = time.time() - t0
     result = SwapResult(preset=p.name, checkpoint=str(checkpoint), pairs=pairs, n_pairs=len(pairs), n_judged=n_judged, n_calibration=len(rows["b_step"]),
                         config=dataclasses.asdict(cfg), dtype=str(dtype), conditions=list(cond_steps), judges=[r.name for r in raters],
                         decoded={c: s for c, s in cond_steps.items()}, a_ctx=a_ctx, b_ctx=b_ctx,
                         measures={c: {k: v.tolist() for k, v in m.items()} for c, m in measures.items()}, summary=summary, ratings=ratings,
-                        active=dict(a=codes["active_a"].mean().item(), b=codes["active_b"].mean().item(), shared=codes["shared"].mean().item(),
-                                    no_shared=int((codes["shared"] == 0).sum())),
+                        active=ActiveDims(a=codes["active_a"].mean().item(), b=codes["active_b"].mean().item(), shared=codes["shared"].mean().item(),
+                                          no_shared=int((codes["shared"] == 0).sum())),
                         seconds={k: round(v, 1) for k, v in seconds.items()})
     write_json(folder / f"swap_{p.name}.json", result)
     return result

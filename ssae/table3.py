@@ -13,7 +13,7 @@ import numpy as np
 from .core import figures_dir
 from .store import atomic_write_text, markdown_table, save_text_figure
 from .evaluate import own_key, results_table, write_json
-from .swap import INTERVENTIONS, REFERENCES, Agreement, Interval, MeasureSummary, SwapResult, agreement, category_counts, fmt_ci
+from .swap import INTERVENTIONS, REFERENCES, ActiveDims, Agreement, Interval, MeasureSummary, Rating, SwapResult, agreement, category_counts, fmt_ci
 from .tables import latex_table
 
 # %% auto #0
@@ -39,10 +39,10 @@ class Calibration:
     ac1_vs_truth: float     # Gwet's AC1 with the known answers as a second rater
     kappa_vs_truth: float   # Fleiss' kappa, likewise
 
-def calibration(judge: str, ratings: dict[str, list[dict]]) -> Calibration:
+def calibration(judge: str, ratings: dict[str, list[Rating]]) -> Calibration:
     "How `judge` rates the reference rows: mean scores, the share on the right side of 3, AUROC of B's own step over A's copied step."
-    score = lambda c: [r["score"] for r in ratings[c] if r["score"] is not None]
-    graded = lambda c: [r["expected"] if r["expected"] is not None else r["score"] for r in ratings[c] if r["score"] is not None]
+    score = lambda c: [r.score for r in ratings[c] if r.score is not None]
+    graded = lambda c: [r.expected if r.expected is not None else r.score for r in ratings[c] if r.score is not None]
     own, copied = score("b_step"), score("a_step_copied")
     right = [s > 3 for s in own] + [s < 3 for s in copied]
     vs_truth = agreement(category_counts([[5, s] for s in own] + [[1, s] for s in copied], range(1, 6)), 5)
@@ -50,16 +50,16 @@ def calibration(judge: str, ratings: dict[str, list[dict]]) -> Calibration:
                        mean_copied=float(np.mean(copied)) if copied else float("nan"), right_side=float(np.mean(right)) if right else float("nan"),
                        auroc=_auroc(graded("b_step"), graded("a_step_copied")), ac1_vs_truth=vs_truth.ac1, kappa_vs_truth=vs_truth.fleiss)
 
-def judge_agreement(ratings: dict[str, dict[str, list[dict]]], conditions) -> Agreement:
+def judge_agreement(ratings: dict[str, dict[str, list[Rating]]], conditions) -> Agreement:
     "Observed agreement, AC1 and Fleiss' kappa among all judges over the items of `conditions` (needs two judges)."
     judges = list(ratings)
     if len(judges) < 2: return Agreement(pa=float("nan"), ac1=float("nan"), fleiss=float("nan"), n=0)
-    table = [[ratings[j][c][i]["score"] for j in judges] for c in conditions for i in range(len(ratings[judges[0]][c]))]
+    table = [[ratings[j][c][i].score for j in judges] for c in conditions for i in range(len(ratings[judges[0]][c]))]
     return agreement(category_counts(table, range(1, 6)), 5)
 
-def mean_score(ratings: list[dict]) -> tuple[float, int, int]:
+def mean_score(ratings: list[Rating]) -> tuple[float, int, int]:
     "(mean score of the decided ratings, decided, undecided)."
-    s = [r["score"] for r in ratings if r["score"] is not None]
+    s = [r.score for r in ratings if r.score is not None]
     return (float(np.mean(s)) if s else float("nan")), len(s), len(ratings) - len(s)
 
 # %% ../nbs/11a_table3.ipynb #84674b99
@@ -97,7 +97,7 @@ class Table3Summary:
     calibration: list[Calibration]      # per judge
     agreement: Agreement = own_key()    # among the judges
     judge_means: dict    # {judge: mean score over the decoded conditions' items}
-    active: dict         # mean active dimensions of A's and B's codes, shared ones, pairs sharing none
+    active: ActiveDims = own_key()   # the dimensions the pairs' codes use
     n_pairs: int
     n_judged: int        # pairs judged per decoded condition
     judges: list
@@ -116,7 +116,7 @@ def write_table3(result: SwapResult, name: str) -> Path:
     a = result.active
     md = [f"**Table 3 ({name} preset).** {result.n_pairs} pairs of held-out GSM8K test steps from different problems; "
           f"each step decoded under B's context. Estimates with 95% bootstrap intervals over pairs. Codes: "
-          f"{a['a']:.1f} active dimensions per step on average, {a['shared']:.2f} shared per pair ({a['no_shared']} pairs share none). "
+          f"{a.a:.1f} active dimensions per step on average, {a.shared:.2f} shared per pair ({a.no_shared} pairs share none). "
           f"Judges: {', '.join(result.judges)}; judged pairs per decoded condition: {result.n_judged}.", "",
           markdown_table(rows, columns), "",
           f"**Calibration** ({result.n_calibration} pairs; known answers: B's own step under B's context = 5, A's step copied verbatim = 1). "
