@@ -92,7 +92,8 @@ def table3_rows(result: SwapResult) -> list[dict]:
 # %% ../nbs/11a_table3.ipynb #96f550eb
 @dataclass(frozen=True)
 class Table3Summary:
-    "What figures/table3_<name>.json records of a latent-swap run (`write_table3`); `swap_findings` reads it."
+    """What figures/table3_<name>.json records of a latent-swap run (`write_table3`); `swap_findings` reads it. The run's wall
+    times are not in it (the run's own record and the chapter's output hold them), so a rerun writes the same bytes."""
     summary: dict[str, MeasureSummary]   # {condition: its measures' intervals} (`swap.summarize`)
     calibration: list[Calibration]      # per judge
     agreement: Agreement = own_key()    # among the judges
@@ -101,7 +102,6 @@ class Table3Summary:
     n_pairs: int
     n_judged: int        # pairs judged per decoded condition
     judges: list
-    seconds: dict        # the run's wall time per stage
     config: dict         # the SwapConfig
 
 def write_table3(result: SwapResult, name: str) -> Path:
@@ -135,7 +135,7 @@ def write_table3(result: SwapResult, name: str) -> Path:
     atomic_write_text(figs / f"table3_{name}.csv", buf.getvalue())
     write_json(figs / f"table3_{name}.json", Table3Summary(
         summary=result.summary, calibration=calib, agreement=agree, judge_means=means, active=a,
-        n_pairs=result.n_pairs, n_judged=result.n_judged, judges=result.judges, seconds=result.seconds, config=result.config))
+        n_pairs=result.n_pairs, n_judged=result.n_judged, judges=result.judges, config=result.config))
     return figs / f"table3_{name}.md"
 
 def write_swap_examples(result: SwapResult, name: str, k: int = 5) -> Path:
