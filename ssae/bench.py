@@ -11,7 +11,9 @@ from .evaluate import own_key
 
 
 # %% auto #0
-__all__ = ['BENCH_COLUMNS', 'BenchSizes', 'BenchReport', 'bench_rows', 'bench_notes', 'bench_body', 'bench_markdown']
+__all__ = ['BENCH_COLUMNS', 'BenchSizes', 'PassStats', 'Timing', 'TrainSide', 'LossCheck', 'TrainingBench', 'UpdateSide',
+           'NLLCheck', 'CheaperUpdateBench', 'GenerationBench', 'NextStepsBench', 'SharedPromptsBench', 'N2GBench',
+           'SamplingBench', 'EncodingBench', 'BenchReport', 'bench_rows', 'bench_notes', 'bench_body', 'bench_markdown']
 
 # %% ../nbs/bench.ipynb #26b22c2b
 @dataclass(frozen=True)
@@ -40,6 +42,131 @@ class BenchSizes:
     overrides: tuple[str, ...] = ()
 
 
+# %% ../nbs/bench.ipynb #b3c1e2a1
+@dataclass(frozen=True)
+class PassStats:
+    passes: int
+    rows: int
+    tokens: int
+
+@dataclass(frozen=True)
+class Timing:
+    "One side of a row: its wall times over the repetitions, and where counted its rate, its MFU and the passes it made."
+    seconds_min: float
+    seconds_median: float
+    tokens_per_s: float | None = None
+    steps_per_s: float | None = None
+    mfu: float | None = None
+    stats: PassStats | None = own_key(default=None)   # N2G: encoder passes, rows and tokens
+
+@dataclass(frozen=True)
+class TrainSide:
+    "One method's timed phase-1 updates: time, work, padding, model FLOPs and MFU."
+    seconds: float
+    seconds_per_update: list
+    step_tokens: int
+    step_tokens_per_s: float
+    padding_fraction_timed: float      # of the timed batches
+    padding_fraction_split: float      # of the whole split batched the same way
+    model_gflop_per_update: float
+    achieved_gflop_per_s: float
+    mfu: float
+    encoder_cache_seconds_per_example: float | None = None   # ours: the one-off cost of the cached encoder states
+
+@dataclass(frozen=True)
+class LossCheck:
+    "The two training paths' loss on one batch in fp32."
+    ours: float
+    reference: float
+
+@dataclass(frozen=True)
+class TrainingBench:
+    baseline: TrainSide = own_key()
+    ours: TrainSide = own_key()
+    loss_check: LossCheck = own_key()
+    speedup: float
+    n_examples_timed: int
+
+@dataclass(frozen=True)
+class UpdateSide:
+    updates: int
+    seconds: float
+    step_tokens: int
+    step_tokens_per_s: float
+
+@dataclass(frozen=True)
+class NLLCheck:
+    "The own code's NLL on one batch of whole problems in fp32: the shared-context path and the general one."
+    shared: float
+    general: float
+
+@dataclass(frozen=True)
+class CheaperUpdateBench:
+    before: UpdateSide = own_key()   # the joint baseline, length-bucketed batches
+    now: UpdateSide = own_key()      # each step decoded once, batches of whole problems
+    nll_check: NLLCheck = own_key()
+    speedup: float
+    problems: int
+    steps: int
+
+@dataclass(frozen=True)
+class GenerationBench:
+    generate: Timing = own_key()
+    greedy_decode: Timing = own_key()
+    speedup: float
+    context_tokens: list
+    new_tokens: int
+    bf16_agreeing_tokens_per_row: list
+
+@dataclass(frozen=True)
+class NextStepsBench:
+    generate: Timing = own_key()
+    greedy_decode: Timing = own_key()
+    speedup: float
+    batch: int
+    prompt_tokens: list
+    new_tokens_per_row: list
+    identical_rows: int
+
+@dataclass(frozen=True)
+class SharedPromptsBench:
+    per_row: Timing = own_key()
+    shared: Timing = own_key()
+    speedup: float
+    rows: int
+    problems: int
+    prompt_tokens_per_row: int
+    prompt_tokens_shared: int
+    identical_rows: int
+
+@dataclass(frozen=True)
+class N2GBench:
+    one_by_one: Timing = own_key()
+    batched: Timing = own_key()
+    speedup: float
+    examples: int
+    patterns: int                    # examples that give a pattern
+
+@dataclass(frozen=True)
+class SamplingBench:
+    generate: Timing = own_key()
+    sample_solutions: Timing = own_key()
+    ratio: float
+    rows: int
+    new_tokens: int
+    logprob_seconds: float
+
+@dataclass(frozen=True)
+class EncodingBench:
+    alone: Timing = own_key()
+    shared: Timing = own_key()
+    speedup: float
+    steps: int
+    solutions: int
+    tokens_alone: int
+    tokens_shared: int
+    max_abs_z_fp32: float
+
 # %% ../nbs/bench.ipynb #ae94249c
 @dataclass(frozen=True)
 class BenchReport:
@@ -54,17 +181,17 @@ class BenchReport:
     python: str
     sizes: BenchSizes = own_key()
     matmul_peak_gflop_per_s: float   # the bf16 matmul peak measured in the run
-    training: dict                   # each row's timings, work and checks: phase-1 training
-    generation: dict                 # generation from a latent
-    next_steps: dict
-    shared_prompts: dict             # every step of a problem
-    n2g: dict
-    sampling: dict                   # voting samples
-    encoding: dict                   # the voting steps' codes
+    training: TrainingBench = own_key()            # phase-1 training
+    generation: GenerationBench = own_key()        # generation from a latent
+    next_steps: NextStepsBench = own_key()
+    shared_prompts: SharedPromptsBench = own_key()  # every step of a problem
+    n2g: N2GBench = own_key()
+    sampling: SamplingBench = own_key()            # voting samples
+    encoding: EncodingBench = own_key()            # the voting steps' codes
     load_before: list                # load averages (1, 5, 15 min) before and after the run
     load_after: list
     seconds: float                   # the whole run
-    cheaper_update: dict | None = None   # the phase-1 update against the joint baseline (absent from runs before it was measured)
+    cheaper_update: CheaperUpdateBench | None = own_key(default=None)   # the phase-1 update against the joint baseline (absent from runs before it was measured)
 
 BENCH_COLUMNS = ("measure", "baseline", "ssae", "ratio", "mfu_baseline", "mfu_ssae")
 
@@ -77,23 +204,23 @@ def bench_rows(r: BenchReport) -> list[dict]:
     S, t, cheaper, g, ns, sp = r.sizes, r.training, r.cheaper_update, r.generation, r.next_steps, r.shared_prompts
     n2g, sampling, encoding = r.n2g, r.sampling, r.encoding
     return [
-        _ratio_row("phase-1 training (step tokens/s)", f"{t['baseline']['step_tokens_per_s']:.1f}", f"{t['ours']['step_tokens_per_s']:.1f}",
-                   t["speedup"], (pct(t["baseline"]["mfu"]), pct(t["ours"]["mfu"]))),
-        *([_ratio_row(f"phase-1 update, {cheaper['steps']} steps of {cheaper['problems']} problems (step tokens/s)",
-                      f"{cheaper['before']['step_tokens_per_s']:.1f} (joint baseline, bucketed)", f"{cheaper['now']['step_tokens_per_s']:.1f}",
-                      cheaper["speedup"])] if cheaper else []),
-        _ratio_row(f"generation from a latent, {S.gen_tokens} tokens x {S.gen_batch} (tokens/s)", f"{g['generate']['tokens_per_s']:.1f} (`generate`)",
-                   f"{g['greedy_decode']['tokens_per_s']:.1f}", g["speedup"], (pct(g["generate"]["mfu"]), pct(g["greedy_decode"]["mfu"]))),
-        _ratio_row(f"next steps of {ns['batch']} GSM8K test contexts (s)", f"{ns['generate']['seconds_median']:.2f} (`generate`)",
-                   f"{ns['greedy_decode']['seconds_median']:.2f}", ns["speedup"], (pct(ns["generate"]["mfu"]), pct(ns["greedy_decode"]["mfu"]))),
-        _ratio_row(f"next steps of all {sp['rows']} steps of {sp['problems']} GSM8K test problems (s)", f"{sp['per_row']['seconds_median']:.2f} (a prompt per row)",
-                   f"{sp['shared']['seconds_median']:.2f}", sp["speedup"]),
-        _ratio_row(f"N2G patterns of {n2g['examples']} examples (s)", f"{n2g['one_by_one']['seconds_median']:.2f} (one by one)",
-                   f"{n2g['batched']['seconds_median']:.2f}", n2g["speedup"]),
-        _ratio_row(f"voting samples, {sampling['rows']} rows (new tokens/s)", f"{sampling['generate']['tokens_per_s']:.1f} (`generate`)",
-                   f"{sampling['sample_solutions']['tokens_per_s']:.1f}", sampling["ratio"]),
-        _ratio_row(f"codes of {encoding['steps']} steps of {encoding['solutions']} solutions (s)", f"{encoding['alone']['seconds_median']:.2f} (each step alone)",
-                   f"{encoding['shared']['seconds_median']:.2f}", encoding["speedup"]),
+        _ratio_row("phase-1 training (step tokens/s)", f"{t.baseline.step_tokens_per_s:.1f}", f"{t.ours.step_tokens_per_s:.1f}",
+                   t.speedup, (pct(t.baseline.mfu), pct(t.ours.mfu))),
+        *([_ratio_row(f"phase-1 update, {cheaper.steps} steps of {cheaper.problems} problems (step tokens/s)",
+                      f"{cheaper.before.step_tokens_per_s:.1f} (joint baseline, bucketed)", f"{cheaper.now.step_tokens_per_s:.1f}",
+                      cheaper.speedup)] if cheaper else []),
+        _ratio_row(f"generation from a latent, {S.gen_tokens} tokens x {S.gen_batch} (tokens/s)", f"{g.generate.tokens_per_s:.1f} (`generate`)",
+                   f"{g.greedy_decode.tokens_per_s:.1f}", g.speedup, (pct(g.generate.mfu), pct(g.greedy_decode.mfu))),
+        _ratio_row(f"next steps of {ns.batch} GSM8K test contexts (s)", f"{ns.generate.seconds_median:.2f} (`generate`)",
+                   f"{ns.greedy_decode.seconds_median:.2f}", ns.speedup, (pct(ns.generate.mfu), pct(ns.greedy_decode.mfu))),
+        _ratio_row(f"next steps of all {sp.rows} steps of {sp.problems} GSM8K test problems (s)", f"{sp.per_row.seconds_median:.2f} (a prompt per row)",
+                   f"{sp.shared.seconds_median:.2f}", sp.speedup),
+        _ratio_row(f"N2G patterns of {n2g.examples} examples (s)", f"{n2g.one_by_one.seconds_median:.2f} (one by one)",
+                   f"{n2g.batched.seconds_median:.2f}", n2g.speedup),
+        _ratio_row(f"voting samples, {sampling.rows} rows (new tokens/s)", f"{sampling.generate.tokens_per_s:.1f} (`generate`)",
+                   f"{sampling.sample_solutions.tokens_per_s:.1f}", sampling.ratio),
+        _ratio_row(f"codes of {encoding.steps} steps of {encoding.solutions} solutions (s)", f"{encoding.alone.seconds_median:.2f} (each step alone)",
+                   f"{encoding.shared.seconds_median:.2f}", encoding.speedup),
     ]
 
 def bench_notes(r: BenchReport) -> list[str]:
@@ -101,25 +228,25 @@ def bench_notes(r: BenchReport) -> list[str]:
     S, t, cheaper, g, ns, sp = r.sizes, r.training, r.cheaper_update, r.generation, r.next_steps, r.shared_prompts
     n2g, sampling, encoding = r.n2g, r.sampling, r.encoding
     return [
-        f"- Training: {S.updates} timed updates of batch {S.batch_size} per method ({t['n_examples_timed']} GSM8K train steps, "
-        f"{t['ours']['step_tokens']} step tokens) after {S.warmup} warm-up; model GFLOP per update {t['baseline']['model_gflop_per_update']:.0f} "
-        f"(baseline) and {t['ours']['model_gflop_per_update']:.0f} (ours); padding {t['baseline']['padding_fraction_timed']:.2f} / "
-        f"{t['ours']['padding_fraction_timed']:.2f} of the timed batches; the encoder states cost {1000 * t['ours']['encoder_cache_seconds_per_example']:.0f} ms "
-        f"per example once (included in neither side's updates); the same loss on one batch in fp32 ({t['loss_check']['ours']:.5f} vs "
-        f"{t['loss_check']['reference']:.5f}).",
-        *([f"- Phase-1 update: {cheaper['now']['updates']} timed updates per method after one warm-up, on the same steps; before: the "
+        f"- Training: {S.updates} timed updates of batch {S.batch_size} per method ({t.n_examples_timed} GSM8K train steps, "
+        f"{t.ours.step_tokens} step tokens) after {S.warmup} warm-up; model GFLOP per update {t.baseline.model_gflop_per_update:.0f} "
+        f"(baseline) and {t.ours.model_gflop_per_update:.0f} (ours); padding {t.baseline.padding_fraction_timed:.2f} / "
+        f"{t.ours.padding_fraction_timed:.2f} of the timed batches; the encoder states cost {1000 * t.ours.encoder_cache_seconds_per_example:.0f} ms "
+        f"per example once (included in neither side's updates); the same loss on one batch in fp32 ({t.loss_check.ours:.5f} vs "
+        f"{t.loss_check.reference:.5f}).",
+        *([f"- Phase-1 update: {cheaper.now.updates} timed updates per method after one warm-up, on the same steps; before: the "
            f"constant prefix trained beside the code, length-bucketed batches; now: each step decoded once, batches of whole problems whose "
-           f"contexts run once; the own code's NLL on one batch in fp32 equals the general path's ({cheaper['nll_check']['shared']:.4f} vs "
-           f"{cheaper['nll_check']['general']:.4f})."] if cheaper else []),
-        f"- Generation: contexts of {g['context_tokens']} tokens; identical tokens in fp32 (first {S.check_tokens}, asserted); in bf16 the "
-        f"rows agree on their first {g['bf16_agreeing_tokens_per_row']} tokens (other matmul shapes round differently).",
-        f"- Next steps: prompts of {min(ns['prompt_tokens'])}-{max(ns['prompt_tokens'])} tokens, new tokens per row {ns['new_tokens_per_row']}; "
-        f"{ns['identical_rows']} of {ns['batch']} rows identical (bf16). Every step: {sp['prompt_tokens_shared']} prompt tokens prefilled "
-        f"instead of {sp['prompt_tokens_per_row']}; {sp['identical_rows']} of {sp['rows']} steps identical (bf16 rounding and the blank-line rule differ).",
-        f"- N2G: identical patterns (asserted; {n2g['patterns']} of {n2g['examples']} examples give one); encoder passes "
-        f"{n2g['one_by_one']['stats']['passes']} (one row each) against {n2g['batched']['stats']['passes']}.",
-        f"- Voting: the same tokens for the same seed (asserted); the teacher-forced log-probability pass takes {sampling['logprob_seconds']:.1f} s; "
-        f"step codes from {encoding['tokens_shared']} tokens instead of {encoding['tokens_alone']}, equal in fp32 (max |dz| {encoding['max_abs_z_fp32']:.1e}).",
+           f"contexts run once; the own code's NLL on one batch in fp32 equals the general path's ({cheaper.nll_check.shared:.4f} vs "
+           f"{cheaper.nll_check.general:.4f})."] if cheaper else []),
+        f"- Generation: contexts of {g.context_tokens} tokens; identical tokens in fp32 (first {S.check_tokens}, asserted); in bf16 the "
+        f"rows agree on their first {g.bf16_agreeing_tokens_per_row} tokens (other matmul shapes round differently).",
+        f"- Next steps: prompts of {min(ns.prompt_tokens)}-{max(ns.prompt_tokens)} tokens, new tokens per row {ns.new_tokens_per_row}; "
+        f"{ns.identical_rows} of {ns.batch} rows identical (bf16). Every step: {sp.prompt_tokens_shared} prompt tokens prefilled "
+        f"instead of {sp.prompt_tokens_per_row}; {sp.identical_rows} of {sp.rows} steps identical (bf16 rounding and the blank-line rule differ).",
+        f"- N2G: identical patterns (asserted; {n2g.patterns} of {n2g.examples} examples give one); encoder passes "
+        f"{n2g.one_by_one.stats.passes} (one row each) against {n2g.batched.stats.passes}.",
+        f"- Voting: the same tokens for the same seed (asserted); the teacher-forced log-probability pass takes {sampling.logprob_seconds:.1f} s; "
+        f"step codes from {encoding.tokens_shared} tokens instead of {encoding.tokens_alone}, equal in fp32 (max |dz| {encoding.max_abs_z_fp32:.1e}).",
         f"- Medians of {S.reps} interleaved repetitions after one warm-up (minimums in the JSON). bf16 matmul peak ({S.matmul_size}^3): "
         f"{r.matmul_peak_gflop_per_s:.0f} GFLOP/s; MFU counts the matmuls of real tokens, attention left out (a lower bound). Load average (1 min) before / after: "
         f"{r.load_before[0]:.2f} / {r.load_after[0]:.2f} on {r.cpus} CPUs; total {r.seconds:.0f} s. Command: `make bench PRESET={r.preset}`.",
