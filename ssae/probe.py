@@ -23,18 +23,19 @@ from sklearn.preprocessing import StandardScaler
 
 from .core import Preset, ProbeConfig, figures_dir, run_dir
 from .store import atomic_write_text, cached_json, cached_tensors, file_sha, fingerprint, markdown_table, progress, save_figure
-from .evaluate import to_record, write_json
+from .evaluate import record_keys, to_record, write_json
 from .features import EVAL_BENCHMARKS, StepFeatures, eval_set, step_features
 from .models import load_lm, load_tokenizer
 from .tables import latex_table, tex_escape
 from .token_sae import load_token_sae, token_sae_step_features
 
 # %% auto #0
-__all__ = ['KINDS', 'TASKS', 'PROBES', 'TABLE1_FEATURES', 'PAPER_TABLE1', 'TABLE1_COLUMNS', 'ROW_ORDER', 'FIGURE1_FEATURES',
-           'grouped_folds', 'Task', 'TokenClasses', 'naive_probe', 'RowSpace', 'linear_probe', 'MLP', 'mlp_probe',
-           'FoldScores', 'fold_scores', 'cross_validate', 'summarise', 'token_sae_dir', 'token_sae_features',
-           'feature_matrix', 'probe_results', 'table1_frame', 'Table1Meta', 'table1_caption', 'table1_csv',
-           'frame_table', 'frame_latex', 'write_table1', 'write_figure1', 'table1', 'compare', 'claims']
+__all__ = ['KINDS', 'TASKS', 'PROBES', 'TABLE1_FEATURES', 'PAPER_TABLE1', 'TABLE1_COLUMNS', 'ROW_ORDER', 'METRICS',
+           'FIGURE1_FEATURES', 'grouped_folds', 'Task', 'TokenClasses', 'naive_probe', 'RowSpace', 'linear_probe',
+           'MLP', 'mlp_probe', 'FoldScores', 'fold_scores', 'cross_validate', 'summarise', 'token_sae_dir',
+           'token_sae_features', 'feature_matrix', 'probe_results', 'table1_frame', 'Table1Meta', 'table1_caption',
+           'table1_csv', 'table1_long', 'frame_table', 'frame_latex', 'write_table1', 'write_figure1', 'table1',
+           'compare', 'claims']
 
 # %% ../nbs/09_probe.ipynb #13e09185
 def grouped_folds(groups, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -160,8 +161,8 @@ PROBES = {"linear": linear_probe, "mlp": mlp_probe}
 class FoldScores:
     "The metrics of one test part (`fold_scores`): those of its task's kind, the others None; its size once `cross_validate` sets it."
     accuracy: float | None = None   # label: share right at 0.5
-    majority: float | None = None   # label: share of the training part's majority label
     auroc: float | None = None      # label: nan when the test part has one class
+    majority: float | None = None   # label: share of the training part's majority label
     rmse: float | None = None       # length
     mse: float | None = None        # length
     ppl: float | None = None        # first token: perplexity over the known tokens and OTHER
@@ -335,6 +336,8 @@ def table1_caption(meta: Table1Meta) -> str:
             f"Correctness judges: {meta.judges}; logicality judge: {meta.logic_judge}; seeds: {meta.seed}. "
             "Label columns: accuracy (%) / AUROC. In parentheses: the paper's SSAE-Qwen2.5-0.5B numbers (MLP probe).")
 
+METRICS = tuple(k for k in record_keys(FoldScores) if k not in ("n_test", "n_features"))   # a fold's metrics, as Table 1's CSV names them
+
 def table1_csv(results: pd.DataFrame, meta: Table1Meta) -> pd.DataFrame:
     "One row per feature x probe; one column per benchmark, task and metric (mean, `_ci`, `_folds`), and `n` per benchmark and task."
     rows = []
@@ -343,9 +346,21 @@ def table1_csv(results: pd.DataFrame, meta: Table1Meta) -> pd.DataFrame:
         for _, r in g.iterrows():
             prefix = f"{r.task}_{r.benchmark}"
             row[f"{prefix}_n"] = int(r.n)
-            for m in ("accuracy", "auroc", "majority", "rmse", "mse", "ppl"):
+            for m in METRICS:
                 if m in r and not pd.isna(r[m]): row |= {f"{prefix}_{m}": r[m], f"{prefix}_{m}_ci": r[f"{m}_ci"], f"{prefix}_{m}_folds": int(r[f"{m}_folds"])}
         rows.append(row | to_record(meta))
+    return pd.DataFrame(rows)
+
+def table1_long(csv_path: Path) -> pd.DataFrame:
+    """The probe results in a Table 1 CSV (`table1_csv`) in the long form `table1_frame` reads: a row per feature, probe,
+    task and benchmark, with `n` and each metric, its `_ci` and its `_folds`."""
+    wide, rows = pd.read_csv(csv_path), []
+    for _, r in wide.iterrows():
+        for task, bench in dict.fromkeys((task, bench) for _, task, bench, _, _ in TABLE1_COLUMNS):
+            prefix = f"{task}_{bench}_"
+            if pd.isna(r.get(f"{prefix}n")): continue
+            cells = {c[len(prefix):]: r[c] for c in wide.columns if c.startswith(prefix) and not pd.isna(r[c])}
+            rows.append(dict(feature=r.feature, probe=r.probe, task=task, benchmark=bench, **cells))
     return pd.DataFrame(rows)
 
 def frame_table(frame: pd.DataFrame) -> str:

@@ -9,12 +9,10 @@ Usage: python tools/render_readme.py [PRESET]   (`make reproduce` runs it)
 import re, sys
 from pathlib import Path
 
-import pandas as pd
-
 from ssae.ablations import README_COLUMNS, recorded_rows
 from ssae.bench import BenchReport, bench_body
 from ssae.evaluate import RunSummary, read_json, results_table
-from ssae.probe import TABLE1_COLUMNS, Table1Meta, claims, frame_table, table1_caption, table1_frame
+from ssae.probe import Table1Meta, claims, frame_table, table1_caption, table1_frame, table1_long
 from ssae.report import metric_rows, quality_bar
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,25 +30,12 @@ def ablation_table(preset: str) -> str:
     return results_table(list(recorded_rows(preset).values()), README_COLUMNS)
 
 
-def table1_results(csv_path: Path) -> pd.DataFrame:
-    """The probe results of a Table 1 CSV in the long form `table1_frame` reads: a row per feature, probe, task and
-    benchmark, with each metric, its `_ci` and its `_folds` (the CSV's `<task>_<benchmark>_<metric>` columns)."""
-    wide, rows = pd.read_csv(csv_path), []
-    for _, r in wide.iterrows():
-        for task, bench in dict.fromkeys((task, bench) for _, task, bench, _, _ in TABLE1_COLUMNS):
-            prefix = f"{task}_{bench}_"
-            if pd.isna(r.get(f"{prefix}n")): continue
-            cells = {c[len(prefix):]: r[c] for c in wide.columns if c.startswith(prefix) and not pd.isna(r[c])}
-            rows.append(dict(feature=r.feature, probe=r.probe, task=task, benchmark=bench, **cells))
-    return pd.DataFrame(rows)
-
-
 def linear_table(preset: str) -> str:
     "Table 1's caption (from its JSON) and its linear-probe table (from its CSV)."
     figs = ROOT / "figures"
     caption = table1_caption(read_json(Table1Meta, figs / f"table1_{preset}.json"))
     return (f"**Table 1 ({preset} preset).** {caption}\n\n*linear probe*\n\n"
-            f"{frame_table(table1_frame(table1_results(figs / f'table1_{preset}.csv'), 'linear'))}")
+            f"{frame_table(table1_frame(table1_long(figs / f'table1_{preset}.csv'), 'linear'))}")
 
 
 def render(preset: str) -> str:
