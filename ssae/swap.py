@@ -31,7 +31,7 @@ __all__ = ['INTERVENTIONS', 'CONTROLS', 'REFERENCES', 'CONDITIONS', 'OP_KEYWORDS
            'background_counts', 'operation', 'transfer_flags', 'Interval', 'fmt_ci', 'category_counts', 'Agreement',
            'agreement', 'RatingItem', 'clip', 'rating_messages', 'parse_rating', 'Rating', 'Rater', 'LocalRater',
            'APIRater', 'api_raters', 'RatingCache', 'cached_ratings', 'prior_mean_codes', 'swap_codes',
-           'condition_measures', 'MeasureSummary', 'summarize', 'judge_items', 'ActiveDims', 'SwapResult', 'run_swap']
+           'MeasureSummary', 'condition_measures', 'summarize', 'judge_items', 'ActiveDims', 'SwapResult', 'run_swap']
 
 # %% ../nbs/11_swap.ipynb #1ca20b4e
 INTERVENTIONS = ("full_swap", "unique_exchange", "shared_perturbation")
@@ -367,14 +367,6 @@ def swap_codes(model: SSAE, prior: ContextPrior | None, split: StepSplit, states
     return codes | dict(active_a=(z_a > 0).sum(1).float(), active_b=(z_b > 0).sum(1).float(), shared=((z_a > 0) & (z_b > 0)).sum(1).float())
 
 # %% ../nbs/11_swap.ipynb #ef1ebd5a
-MEASURES = ("leakage", "grounding", "op_a", "op_b", "tok_a", "tok_b", "len_a", "len_b")
-
-def condition_measures(steps: list[str], a_ctx: list[str], b_ctx: list[str], a_step: list[str], b_step: list[str], tokenizer) -> dict[str, np.ndarray]:
-    "Per-pair item counts (all, leaked, grounded) and transfer flags of one condition's steps."
-    counts = np.array([background_counts(s, ca, cb) for s, ca, cb in zip(steps, a_ctx, b_ctx)], dtype=float).reshape(-1, 3)
-    flags = [transfer_flags(s, sa, sb, tokenizer) for s, sa, sb in zip(steps, a_step, b_step)]
-    return dict(items=counts[:, 0], leaked=counts[:, 1], grounded=counts[:, 2], **{k: np.array([f[k] for f in flags], dtype=float) for k in MEASURES[2:]})
-
 @dataclass(frozen=True)
 class MeasureSummary:
     "One condition's measures with their bootstrap intervals (`summarize`): leakage and grounding as shares of all items, the flags as rates."
@@ -389,6 +381,14 @@ class MeasureSummary:
 
     def __post_init__(self):   # a JSON record holds each interval as a list, which `from_record` reads as one: made an Interval
         for f in dataclasses.fields(self): object.__setattr__(self, f.name, Interval(*getattr(self, f.name)))
+
+MEASURES = tuple(f.name for f in dataclasses.fields(MeasureSummary))   # leakage, grounding, then the transfer flags
+
+def condition_measures(steps: list[str], a_ctx: list[str], b_ctx: list[str], a_step: list[str], b_step: list[str], tokenizer) -> dict[str, np.ndarray]:
+    "Per-pair item counts (all, leaked, grounded) and transfer flags of one condition's steps."
+    counts = np.array([background_counts(s, ca, cb) for s, ca, cb in zip(steps, a_ctx, b_ctx)], dtype=float).reshape(-1, 3)
+    flags = [transfer_flags(s, sa, sb, tokenizer) for s, sa, sb in zip(steps, a_step, b_step)]
+    return dict(items=counts[:, 0], leaked=counts[:, 1], grounded=counts[:, 2], **{k: np.array([f[k] for f in flags], dtype=float) for k in MEASURES[2:]})
 
 def summarize(m: dict[str, np.ndarray], n_boot: int, seed: int) -> MeasureSummary:
     "Each measure with its bootstrap interval: leakage and grounding as shares of all items, the flags as rates."
