@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .core import Preset, autocast, figures_dir
 from .store import atomic_path, atomic_write_text, save_figure, save_text_figure
 from .segment import StepSplit
-from .ssae import SSAE, ContextPrior, reconstruct
+from .ssae import SSAE, ContextPrior, as_code, reconstruct
 from .checkpoint import shipped_checkpoint
 from .evaluate import RunSummary, SSAEMetrics, Scores, from_record, results_table, to_record, write_json
 
@@ -106,11 +105,6 @@ class DecodedExample:
     prior_mean: str     # from the context prior's mean, mapped onto the code space
     prior_sample: str   # from one sample of the prior
 
-def _as_code(v: torch.Tensor) -> torch.Tensor:
-    "A vector mapped onto the code space: non-negative, unit norm (as `sparse_code` makes them)."
-    v = F.relu(v.float())
-    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-
 @torch.no_grad()
 def decoded_examples(model: SSAE, prior: ContextPrior, tokenizer, split: StepSplit, rows: list[int], batch_size: int,
                      device, dtype, seed: int = 0) -> list[DecodedExample]:
@@ -126,7 +120,7 @@ def decoded_examples(model: SSAE, prior: ContextPrior, tokenizer, split: StepSpl
     decode = lambda z: reconstruct(model, tokenizer, ctx, z, batch_size, split.steps.max_step_tokens, dtype)
     context = [tokenizer.decode(c, skip_special_tokens=True).strip().split("\n")[-1] for c in ctx]
     step = [tokenizer.decode(split.steps.step_ids[i], skip_special_tokens=True).strip() for i in rows]
-    return [DecodedExample(*texts) for texts in zip(context, step, decode(own), decode(_as_code(mean)), decode(sample))]
+    return [DecodedExample(*texts) for texts in zip(context, step, decode(own), decode(as_code(mean)), decode(sample))]
 
 def write_decoded_examples(examples: list[DecodedExample], name: str) -> Path:
     "figures/ssae_prior_samples_<name>.{md,png,pdf}: the decoded examples as a table and as a figure."

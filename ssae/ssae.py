@@ -22,8 +22,8 @@ from .models import load_lm
 from .segment import SEP_TOKEN, StepBatch, bucket_batches, left_pad
 
 # %% auto #0
-__all__ = ['insert_prefix', 'SSAE', 'context_owners', 'problem_batches', 'SSAEOutput', 'latent_prompt', 'generate_from_latent',
-           'reconstruct', 'ContextPrior']
+__all__ = ['insert_prefix', 'SSAE', 'unit_norm', 'as_code', 'context_owners', 'problem_batches', 'SSAEOutput', 'latent_prompt',
+           'generate_from_latent', 'reconstruct', 'ContextPrior']
 
 # %% ../nbs/04_ssae.ipynb #d6870581
 def insert_prefix(token_embeds: torch.Tensor, prefix: torch.Tensor, at: torch.Tensor):
@@ -178,6 +178,14 @@ class SSAE(nn.Module):
 
 
 # %% ../nbs/04_ssae.ipynb #3dfefa6b
+def unit_norm(v: torch.Tensor) -> torch.Tensor:
+    "Rows scaled to unit L2 norm (zero rows stay zero)."
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+def as_code(v: torch.Tensor) -> torch.Tensor:
+    "A vector mapped onto the code space as `sparse_code` makes codes: non-negative, unit norm (fp32)."
+    return unit_norm(F.relu(v.float()))
+
 @patch
 @torch.no_grad()
 def standardize_with(self: SSAE, states: torch.Tensor) -> None:
@@ -194,7 +202,7 @@ def sparse_code(self: SSAE, h: torch.Tensor) -> torch.Tensor:
     if self.config.activation == "topk":
         top = z.topk(min(self.config.topk, z.shape[-1]), dim=-1)
         z = torch.zeros_like(z).scatter_(-1, top.indices, top.values)
-    return z / z.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    return unit_norm(z)
 
 # %% ../nbs/04_ssae.ipynb #1dc41d48
 @patch
@@ -443,5 +451,4 @@ class ContextPrior(nn.Module):
     def sample(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         "A latent drawn from the prior and mapped onto the code space (non-negative, unit norm)."
         eps = torch.randn(mean.shape, generator=generator, device=mean.device)
-        z = F.relu(mean + torch.exp(0.5 * logvar) * eps)
-        return z / z.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+        return unit_norm(F.relu(mean + torch.exp(0.5 * logvar) * eps))

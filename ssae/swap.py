@@ -12,7 +12,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .core import Preset, SwapConfig, autocast, run_dir
 from .store import bootstrap_ci, cached_json, cached_tensors, file_sha, fingerprint, progress
@@ -21,17 +20,17 @@ from .data import load_benchmark, normalize_number
 from .features import chapter_setup
 from .judge import LocalScorer
 from .segment import StepSplit, benchmark_step_examples, gsm8k_splits
-from .ssae import SSAE, ContextPrior, reconstruct
+from .ssae import SSAE, ContextPrior, as_code, reconstruct, unit_norm
 from .checkpoint import encode_split, load_ssae, state_cache_dir
 
 # %% auto #0
 __all__ = ['INTERVENTIONS', 'CONTROLS', 'REFERENCES', 'CONDITIONS', 'OP_KEYWORDS', 'RUBRIC_SYSTEM', 'RUBRIC', 'MEASURES',
-           'SWAP_VERSION', 'sample_pairs', 'unit_norm', 'as_code', 'full_swap', 'unique_exchange',
-           'shared_perturbation', 'intervention_codes', 'numbers_in', 'entities_in', 'content_items',
-           'background_counts', 'operation', 'transfer_flags', 'Interval', 'fmt_ci', 'category_counts', 'Agreement',
-           'agreement', 'RatingItem', 'clip', 'rating_messages', 'parse_rating', 'Rating', 'Rater', 'LocalRater',
-           'APIRater', 'api_raters', 'RatingCache', 'cached_ratings', 'prior_mean_codes', 'swap_codes',
-           'MeasureSummary', 'condition_measures', 'summarize', 'judge_items', 'ActiveDims', 'SwapResult', 'run_swap']
+           'SWAP_VERSION', 'sample_pairs', 'full_swap', 'unique_exchange', 'shared_perturbation', 'intervention_codes',
+           'numbers_in', 'entities_in', 'content_items', 'background_counts', 'operation', 'transfer_flags', 'Interval',
+           'fmt_ci', 'category_counts', 'Agreement', 'agreement', 'RatingItem', 'clip', 'rating_messages',
+           'parse_rating', 'Rating', 'Rater', 'LocalRater', 'APIRater', 'api_raters', 'RatingCache', 'cached_ratings',
+           'prior_mean_codes', 'swap_codes', 'MeasureSummary', 'condition_measures', 'summarize', 'judge_items',
+           'ActiveDims', 'SwapResult', 'run_swap']
 
 # %% ../nbs/11_swap.ipynb #1ca20b4e
 INTERVENTIONS = ("full_swap", "unique_exchange", "shared_perturbation")
@@ -53,14 +52,6 @@ def sample_pairs(problem_ids: list[str], n: int, seed: int) -> list[tuple[int, i
     return pairs
 
 # %% ../nbs/11_swap.ipynb #b11c00c3
-def unit_norm(v: torch.Tensor) -> torch.Tensor:
-    "Rows scaled to unit L2 norm (zero rows stay zero)."
-    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-def as_code(v: torch.Tensor) -> torch.Tensor:
-    "A vector mapped onto the code space as `sparse_code` makes codes: non-negative, unit norm."
-    return unit_norm(F.relu(v.float()))
-
 def full_swap(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
     "A's code, to be decoded under B's context."
     return z_a.clone()
