@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
-from .core import Preset, SSAEConfig, autocast, get_preset, project_root, run_dir
+from .core import Preset, SSAEConfig, autocast, project_root, run_dir
 from .store import CorruptFile, atomic_path, cached_shards, fingerprint, load_json, read_safetensors, save_json
 from .models import model_revision
 from .segment import SEP_TOKEN, StepSplit
@@ -127,20 +127,19 @@ def trunk_cache_dir(preset: Preset, model: SSAE, split: StepSplit, dtype: torch.
     return run_dir(preset, "cache", f"trunk-{split.name}-{key}")
 
 # %% ../nbs/04b_checkpoint.ipynb #6a2898f9
-def shipped_checkpoint(preset: str | Preset) -> Path:
+def shipped_checkpoint(preset: Preset) -> Path:
     "Where the repository ships the pretrained SSAE of a preset: `checkpoints/ssae-<preset>/`."
-    return project_root() / "checkpoints" / f"ssae-{get_preset(preset).name}"
+    return project_root() / "checkpoints" / f"ssae-{preset.name}"
 
-def default_checkpoint(preset: str | Preset) -> Path | None:
+def default_checkpoint(preset: Preset) -> Path | None:
     "The SSAE later chapters load: a run trained here (`make train`) if there is one, else the shipped checkpoint."
     for folder in (run_dir(preset, "ssae", create=False) / "model", shipped_checkpoint(preset)):
         if (folder / "config.json").exists(): return folder
     return None
 
-def require_checkpoint(preset: str | Preset, checkpoint: Path | str | None = None) -> Path:
+def require_checkpoint(p: Preset, checkpoint: Path | str | None = None) -> Path:
     """`checkpoint` (a folder, or a Hub repo id `owner/name`, downloaded once into the Hub cache), else
-    `default_checkpoint(preset)`; an error saying how to get one when there is none."""
-    p = get_preset(preset)
+    `default_checkpoint(p)`; an error saying how to get one when there is none."""
     if checkpoint is not None and not Path(checkpoint).exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(checkpoint)):
         from huggingface_hub import snapshot_download
         checkpoint = snapshot_download(str(checkpoint))

@@ -452,11 +452,10 @@ def project_root(start: Path | str | None = None) -> Path:
         if (d / "settings.ini").exists(): return d
     return start
 
-def run_dir(preset: str | Preset, *parts: str, create: bool = True) -> Path:
+def run_dir(preset: Preset, *parts: str, create: bool = True) -> Path:
     "`runs/<preset>/<parts...>` (or under `$SSAE_RUN_DIR`), created on demand."
-    name = preset.name if isinstance(preset, Preset) else preset
     base = Path(os.environ["SSAE_RUN_DIR"]) if os.environ.get("SSAE_RUN_DIR") else project_root() / "runs"
-    d = base / name / Path(*parts) if parts else base / name
+    d = base / preset.name / Path(*parts) if parts else base / preset.name
     if create: d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import Preset, VotingConfig, figures_dir, get_preset
+from .core import Preset, VotingConfig, figures_dir
 from .store import atomic_path, atomic_write_text, bootstrap_ci, load_json, markdown_table, save_figure, save_json
 from .evaluate import to_record
 from .voting import PAPER_SIZES, PAPER_TABLE4, VotingResult, run_voting
@@ -123,9 +123,9 @@ def write_voting_vs_k(result: VotingResult, name: str, methods: tuple = ("SC", "
     save_figure(fig, f"voting_vs_k_{name}")
     return figures_dir() / f"voting_vs_k_{name}.png"
 
-def table4(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> VotingResult:
+def table4(p: Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> VotingResult:
     "Run (or read back) the voting experiment and write Table 4 and the accuracy-vs-k figure."
-    p = get_preset(preset); cfg = cfg or p.voting
+    cfg = cfg or p.voting
     result = run_voting(p, checkpoint, cfg)
     write_table4(result, p.name, cfg.bootstrap, cfg.seed); write_voting_vs_k(result, p.name)
     return result

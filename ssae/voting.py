@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPClassifier
 from transformers import DynamicCache
 
-from .core import Preset, Sampling, VotingConfig, autocast, get_preset, project_root, run_dir
+from .core import Preset, Sampling, VotingConfig, autocast, project_root, run_dir
 from .store import atomic_path, cached_json, cached_tensors, file_sha, fingerprint, progress
 from .data import answers_equal, last_number, load_benchmark, to_number
 from .generation import sample_rows
@@ -441,9 +441,9 @@ class VotingResult:
     meta: VotingMeta
 
 @torch.no_grad()
-def run_voting(preset: str | Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> VotingResult:
+def run_voting(p: Preset, checkpoint: Path | None = None, cfg: VotingConfig | None = None) -> VotingResult:
     "Greedy answers, samples, step codes, probes and every vote of the experiment (all stages cached)."
-    p = get_preset(preset); cfg = cfg or p.voting
+    cfg = cfg or p.voting
     checkpoint = require_checkpoint(p, checkpoint)
     device, dtype = p.runtime()
     t0, seconds = time.time(), {}
