@@ -20,7 +20,8 @@ from .train import train_ssae
 # %% auto #0
 __all__ = ['TABLE_COLUMNS', 'README_COLUMNS', 'FILLED_IN', 'DATA_FIELDS', 'Recipe', 'AblationStudy', 'study_file', 'load_study',
            'AblationRow', 'added_at_default', 'preset_fingerprint', 'last_validation', 'plateau_nll', 'ablation_row',
-           'shipped_run', 'recorded_rows', 'run_ablation', 'write_ablation_report', 'main']
+           'shipped_run', 'recorded_rows', 'run_ablation', 'write_ablation_report', 'decoder_key',
+           'against_best_plateau', 'main']
 
 # %% ../nbs/05c_ablations.ipynb #e33bdc05
 @dataclass(frozen=True)
@@ -200,6 +201,23 @@ def write_ablation_report(rows: list[AblationRow], name: str, sweeps: dict[str, 
     save_figure(fig, f"ssae_info_vs_l0_{name}")
     return figs / f"ssae_ablation_{name}.md"
 
+# %% ../nbs/05c_ablations.ipynb #c0dec0a2
+def decoder_key(p: Preset) -> str | None:
+    """What the constant-prefix baseline of `p`'s SSAE depends on when its decoder is frozen: the base model and seed, the
+    prefix's shape and place, and the problems it is fitted on (the preset's own, as `plateau_nll` fits it); None when the
+    decoder trains."""
+    c = p.ssae_config()
+    if not c.freeze_decoder or c.decoder_lora_rank: return None
+    return fingerprint(c.base_model, c.seed, c.n_prefix, c.prefix_at, [getattr(p, f) for f in DATA_FIELDS if f != "extra_train_problems"])
+
+def against_best_plateau(rows: list[AblationRow], keys: list[str | None]) -> list[AblationRow]:
+    "`rows` (with their `decoder_key`s) read against the lowest plateau NLL among the rows of the same frozen decoder."
+    best = {}
+    for r, k in zip(rows, keys):
+        if k is not None: best[k] = min(best.get(k, r.val_nll_context_plateau), r.val_nll_context_plateau)
+    return [r if k is None or best[k] == r.val_nll_context_plateau else
+            dataclasses.replace(r, val_nll_context_plateau=best[k], val_cut_plateau=1 - r.val_nll_latent / best[k]) for r, k in zip(rows, keys)]
+
 # %% ../nbs/05c_ablations.ipynb #36ca196d
 def main(argv: list[str] | None = None) -> list[AblationRow]:
     ap = argparse.ArgumentParser(description="Run (or read back) the phase-1 ablations of a preset and write the ablation table.")
@@ -210,10 +228,11 @@ def main(argv: list[str] | None = None) -> list[AblationRow]:
     args = ap.parse_args(argv)
     study = load_study(Path(args.recipes) if args.recipes else study_file())
     p = get_preset(args.preset).override(*study.length, *args.set)
-    rows, recorded = [], recorded_rows(p.name)   # read before the loop rewrites the table
+    rows, keys, recorded = [], [], recorded_rows(p.name)   # read before the loop rewrites the table
     for n in args.names or [r.name for r in study.recipes]:
         rows.append(run_ablation(p, n, study.recipe(n).overrides, recorded, keyed=study.keyed_fields))
-        if _dist()[0] == 0: report = write_ablation_report(rows, p.name, study.sweeps)
+        keys.append(decoder_key(p.override(*study.recipe(n).overrides)))
+        if _dist()[0] == 0: report = write_ablation_report(against_best_plateau(rows, keys), p.name, study.sweeps)
     if _dist()[0] == 0: print(report.read_text())
     return rows
 
