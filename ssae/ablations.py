@@ -228,10 +228,13 @@ def main(argv: list[str] | None = None) -> list[AblationRow]:
     args = ap.parse_args(argv)
     study = load_study(Path(args.recipes) if args.recipes else study_file())
     p = get_preset(args.preset).override(*study.length, *args.set)
+    names = set(args.names or [r.name for r in study.recipes])
     rows, keys, recorded = [], [], recorded_rows(p.name)   # read before the loop rewrites the table
-    for n in args.names or [r.name for r in study.recipes]:
-        rows.append(run_ablation(p, n, study.recipe(n).overrides, recorded, keyed=study.keyed_fields))
-        keys.append(decoder_key(p.override(*study.recipe(n).overrides)))
+    for recipe in study.recipes:   # the named recipes run (or read back); the others keep their recorded rows, if any
+        q = p.override(*recipe.overrides)
+        if recipe.name in names: row = run_ablation(p, recipe.name, recipe.overrides, recorded, keyed=study.keyed_fields)
+        elif (row := recorded.get(preset_fingerprint(q, study.keyed_fields))) is None: continue
+        rows.append(row); keys.append(decoder_key(q))
         if _dist()[0] == 0: report = write_ablation_report(against_best_plateau(rows, keys), p.name, study.sweeps)
     if _dist()[0] == 0: print(report.read_text())
     return rows
