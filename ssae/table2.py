@@ -77,7 +77,8 @@ def table2_rows(result: N2GResult) -> list[dict]:
 # %% ../nbs/10a_table2.ipynb #66f856b0
 @dataclass(frozen=True)
 class Table2Summary:
-    "What figures/table2_<name>.json records of a pattern-mining run (`write_table2`); `search_report` and `verdicts` read it."
+    """What figures/table2_<name>.json records of a pattern-mining run (`write_table2`); `search_report` and `verdicts` read
+    it. The run's wall times stay in its own record (`N2GResult.seconds`), so a fresh clone writes the same bytes."""
     preset: str
     rank_steps: int          # GSM8K training steps the latents were ranked on
     eval_steps: int          # held-out GSM8K test steps
@@ -90,7 +91,6 @@ class Table2Summary:
     averages: dict[str, Averages]    # {"anywhere" | "anchored": micro and macro P/R/F1}
     baseline_f1: dict        # {"micro" | "macro": the always-active baseline's F1}
     explained: dict          # {mode: latents whose F1 is above their baseline}
-    seconds: dict            # the first run's wall time per stage
     shared: SharedStats = own_key()   # `shared_unique`'s summary
     categories: dict         # {category: latents}
 
@@ -119,7 +119,7 @@ def write_table2(result: N2GResult, name: str) -> Path:
         preset=result.preset, rank_steps=result.rank_steps, eval_steps=result.eval_steps, eval_problems=result.eval_problems,
         latents=len(result.latents), labeller=result.labeller, config=result.config, dtype=result.dtype, search=s,
         averages=result.averages, baseline_f1={r["latent"].strip("*"): r["F1_base"] for r in rows[len(per):]}, explained=explained,
-        seconds=result.seconds, shared=result.shared, categories=dict(Counter(r.category for r in result.latents))))
+        shared=result.shared, categories=dict(Counter(r.category for r in result.latents))))
     summary = [dict(measure=m, value=getattr(result.shared, k)) for k, m in SHARED_MEASURES.items()]
     atomic_write_text(figs / f"table2_shared_unique_{name}.md",
                       f"Shared and unique dimensions of consecutive held-out GSM8K test steps ({name} preset)\n\n"
@@ -198,8 +198,7 @@ def search_report(summary: Table2Summary) -> str:
     return (f"- examples mined: {n} ({summary.latents} latents); with a suffix within `<sep> step <eos>` keeping "
             f"{summary.config['threshold']} of the full activation: {pct(s.with_suffix, n)}; with a pattern: {pct(s.with_pattern, n)}\n"
             f"- mean suffix length {s.mean_suffix:.1f} tokens (eos included); mean pattern length {s.mean_pattern_tokens:.1f} tokens (wildcards included)\n"
-            f"- binary search over suffix lengths picks the linear scan's length in {pct(s.bisect_same_length, s.with_suffix)} of the examples with a suffix\n"
-            f"- wall time of the first run (s): {summary.seconds}\n")
+            f"- binary search over suffix lengths picks the linear scan's length in {pct(s.bisect_same_length, s.with_suffix)} of the examples with a suffix\n")
 
 def verdicts(summary: Table2Summary, table: "pd.DataFrame") -> str:
     "What the numbers say about the paper's claim that latents capture interpretable step-level patterns, as Markdown bullets."
