@@ -19,8 +19,8 @@ from .ssae import SSAE, ContextPrior
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'STANDARDIZATION', 'STATES_VERSION', 'TRUNK_VERSION', 'trainable_state', 'save_ssae', 'load_ssae',
-           'encode_split', 'state_cache_dir', 'trained_weights_hash', 'trained_encoder_hash', 'trunk_cache_dir',
-           'shipped_checkpoint', 'default_checkpoint', 'require_checkpoint']
+           'checkpoint_prefix', 'encode_split', 'state_cache_dir', 'trained_weights_hash', 'trained_encoder_hash',
+           'trunk_cache_dir', 'shipped_checkpoint', 'default_checkpoint', 'require_checkpoint']
 
 # %% ../nbs/04b_checkpoint.ipynb #ca27c249
 CHECKPOINT_FORMAT = 1
@@ -70,6 +70,11 @@ def load_ssae(folder: Path | str, device="cpu") -> tuple[SSAE, ContextPrior | No
         prior = ContextPrior.from_base(model.config, device=device, **meta["prior"])
         _load_weights(prior, folder / "prior.safetensors")
     return model.eval(), prior
+
+def checkpoint_prefix(folder: Path | str) -> torch.Tensor:
+    "The constant prefix [n_prefix, d] an SSAE checkpoint holds (a relative `folder` is read from the project root)."
+    folder = Path(folder) if Path(folder).is_absolute() else project_root() / folder
+    return read_safetensors(folder / "ssae.safetensors", "cpu")["null_prefix"]
 
 # %% ../nbs/04b_checkpoint.ipynb #38b16b6c
 @torch.no_grad()

@@ -130,6 +130,10 @@ class BaselineConfig:
     tol: float = 2e-3         # a check that lowers the best validation NLL by less than this (nats/token) makes no progress
     patience: int = 2         # stop after this many checks in a row without progress
     max_updates: int = 1000
+    # Where a run that trains no baseline beside its code (`TrainConfig.joint_baseline=False`) starts this fit: None, the
+    # decoder's average token, which is far from a plateau; or a checkpoint folder (relative to the project root) whose
+    # constant prefix was trained already, so the fit starts near its plateau. The cache key holds the start either way
+    start: str | None = None
 
     def __post_init__(self):
         for f in ("batch_size", "eval_every", "patience", "max_updates"):

@@ -17,7 +17,7 @@ from .models import load_tokenizer
 from .segment import StepSplit, bucket_batches, eval_indices, gsm8k_splits
 from .encoder import encode_trunk_split, trunk_rows
 from .ssae import SSAE, ContextPrior, problem_batches
-from .checkpoint import encode_split, save_ssae, state_cache_dir, trainable_state, trunk_cache_dir
+from .checkpoint import checkpoint_prefix, encode_split, save_ssae, state_cache_dir, trainable_state, trunk_cache_dir
 from .evaluate import (PriorScores, RunSummary, _all_gather, _all_reduce, _broadcast_, _dist, _through_encoder, against_plateau,
                            evaluate_ssae, frozen_codes, plateau_baseline, prior_report, reconstruction_rate, renamed, to_record,
                            write_json)
@@ -294,11 +294,12 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
         done = update + 1
         if done % cfg.eval_every == 0 or done == cfg.updates:
             last = task.evaluate(val_split, cfg.batch_size, device, dtype, cfg.eval_examples)
-            row = dict(update=done, lr=lr_at(update, cfg), seconds=round(time.time() - t0, 1), **running.pop(),
-                       **task.log_fields(done), **to_record(last, "val_"))
+            seconds = round(time.time() - t0, 1)   # one reading for the log row and this update's checkpoint: they agree
+            row = dict(update=done, lr=lr_at(update, cfg), seconds=seconds, **running.pop(), **task.log_fields(done),
+                       **to_record(last, "val_"))
             if rank == 0: log.append(row)
+        elif done % cfg.ckpt_every == 0: seconds = round(time.time() - t0, 1)
         if done % cfg.ckpt_every == 0 or done == cfg.updates:
-            seconds = round(time.time() - t0, 1)
             if rank == 0: _save_checkpoint(ckpt, done, seconds, task.module, opt, task, scaler)
             if world > 1: dist.barrier()
     if last is None: last = task.evaluate(val_split, cfg.batch_size, device, dtype, cfg.eval_examples)   # already finished earlier
@@ -361,15 +362,20 @@ def train_ssae(p: Preset, out: Path | None = None, phases: tuple = (1, 2), test:
     states, trunks = _cached_states(p, model, splits, device, dtype), _cached_trunks(p, model, splits, device, dtype)
     if model.config.standardize:
         model.standardize_with(training_states(model, splits["train"], states, p.phase1.batch_size, device, dtype, trunks=trunks))
+    baseline = None
     if not p.phase1.joint_baseline:   # the baseline is fitted alone first, and the validation curves read the code against it
+        if p.baseline.start:
+            with torch.no_grad(): model.null_prefix.copy_(checkpoint_prefix(p.baseline.start))
+        baseline = plateau_baseline(p, model, splits, device, dtype)
         # No loss reaches the baseline now (AdamW leaves it as fitted); the code's prefix starts from it (04)
-        model.start_at_baseline(torch.tensor(plateau_baseline(p, model, splits, device, dtype).prefix))
+        model.start_at_baseline(torch.tensor(baseline.prefix))
     clock = train(Phase1(model, p.phase1, states, trunks), splits["train"], splits["val"], p.phase1, out / "phase1", device, dtype)[1]
     metrics = None
     if test:
         scores = evaluate_ssae(model, splits["test"], states, p.phase1.batch_size, device, dtype)
         codes = frozen_codes(model, splits["test"], states, p.phase1.batch_size, device, dtype)
-        metrics = dataclasses.replace(against_plateau(scores, plateau_baseline(p, model, splits, device, dtype)),
+        baseline = baseline or plateau_baseline(p, model, splits, device, dtype)   # a joint baseline's fit starts from its end
+        metrics = dataclasses.replace(against_plateau(scores, baseline),
                                       reconstruction=reconstruction_rate(model, tok, splits["test"], codes, p.phase1.batch_size, dtype,
                                                                          constant_prefix=True, shuffled=True))
     prior, report = None, None
