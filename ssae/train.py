@@ -292,13 +292,13 @@ def train(task, train_split: StepSplit, val_split: StepSplit, cfg: TrainConfig, 
         task.after_update(stats, update, opt)
         running.add(stats)
         done = update + 1
-        if done % cfg.eval_every == 0 or done == cfg.updates:
-            last = task.evaluate(val_split, cfg.batch_size, device, dtype, cfg.eval_examples)
-            seconds = round(time.time() - t0, 1)   # one reading for the log row and this update's checkpoint: they agree
+        evaluates = done % cfg.eval_every == 0 or done == cfg.updates
+        if evaluates: last = task.evaluate(val_split, cfg.batch_size, device, dtype, cfg.eval_examples)
+        seconds = round(time.time() - t0, 1)   # one reading for the log row and the checkpoint of this update: they agree
+        if evaluates:
             row = dict(update=done, lr=lr_at(update, cfg), seconds=seconds, **running.pop(), **task.log_fields(done),
                        **to_record(last, "val_"))
             if rank == 0: log.append(row)
-        elif done % cfg.ckpt_every == 0: seconds = round(time.time() - t0, 1)
         if done % cfg.ckpt_every == 0 or done == cfg.updates:
             if rank == 0: _save_checkpoint(ckpt, done, seconds, task.module, opt, task, scaler)
             if world > 1: dist.barrier()
